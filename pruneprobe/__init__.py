@@ -2,8 +2,15 @@
 
 Greedy pruning (Singh & Hakkani-Tür, arXiv 2601.03066) deletes, one at a time, the reasoning
 token whose removal costs a *pruner* LM the least likelihood, and records the whole order.
-
->>> from pruneprobe import greedy_prune, load_pruner, Example   # doctest: +SKIP
 """
 
 __version__ = "0.1.0"
+
+from .data import Example, PromptFormat, PROMPT_FORMATS  # noqa: E402
+from .errors import PruneprobeError  # noqa: E402
+from .models import Pruner, list_models, load_pruner  # noqa: E402
+from .result import PruneResult  # noqa: E402
+from .greedy import greedy_prune  # noqa: E402
+
+__all__ = ["Example", "PromptFormat", "PROMPT_FORMATS", "PruneprobeError", "Pruner", "list_models",
+           "load_pruner", "PruneResult", "greedy_prune", "__version__"]

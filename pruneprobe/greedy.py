@@ -1,0 +1,153 @@
+"""Greedy pruning: delete, one at a time, the reasoning token whose removal costs the least.
+
+Canonical pattern::
+
+    from pruneprobe import Example, greedy_prune, load_pruner
+    pruner = load_pruner("smollm2-135m")
+    result = greedy_prune(pruner, example, objective="joint")   # prune to the end
+    result.pruned_text(0.7)
+
+Strategies:
+- ``"exact"`` (default): every kept token is re-scored at every step; fills the whole
+  candidate-score matrix. The rank-dynamics analysis needs it.
+- ``"shortlist"``: re-scores only the ``shortlist`` best candidates of their last scores, with a
+  full re-score every ``refresh_every`` steps. An approximation: its fidelity to exact is
+  measured in ``benchmarks/greedy_speed.py``; the category and regression analyses take it, the
+  rank-dynamics analysis does not (unscored entries are NaN).
+
+Scorers: ``"fast"`` (default, exact suffix-only recomputation, see ``fastscore``) or ``"naive"``
+(full recompute; the reference). Ties go to the earliest token.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import __version__
+from .data import Example
+from .encoding import encode_example
+from .errors import PruneprobeError
+from .fastscore import make_scorer
+from .models import Pruner
+from .result import TRACE_KEYS, PruneResult, n_keep_for
+from .scoring import resolve_objective, traces_from_state
+
+STRATEGIES = ("exact", "shortlist")
+
+
+def as_pruner(pruner) -> Pruner:
+    if isinstance(pruner, Pruner):
+        return pruner
+    if isinstance(pruner, tuple) and len(pruner) == 2:
+        return Pruner.from_model(*pruner)
+    raise PruneprobeError("pruner must be a Pruner (load_pruner / Pruner.from_model) or a (model, tokenizer) pair")
+
+
+def greedy_prune(
+    pruner,
+    example: Example,
+    objective="joint",
+    keep_ratio: float | None = None,
+    *,
+    max_steps: int | None = None,
+    scorer: str = "fast",
+    strategy: str = "exact",
+    shortlist: int = 16,
+    refresh_every: int = 8,
+    batch_tokens: int | None = None,
+    progress: bool = False,
+    on_step: Callable[[int, int], None] | None = None,
+) -> PruneResult:
+    """Greedily prune ``example``'s reasoning with ``pruner``; return a ``PruneResult``.
+
+    ``keep_ratio=None`` prunes every token (a full ranking); ``keep_ratio=0.7`` stops when 70% of
+    the reasoning tokens remain. ``objective`` is ``"joint"``, ``"answer"`` or a callable
+    ``f(logprobs, n_reasoning)`` over the log-probs of the kept reasoning then the suffix.
+    """
+    pruner = as_pruner(pruner)
+    obj = resolve_objective(objective)
+    if strategy not in STRATEGIES:
+        raise PruneprobeError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+    enc = encode_example(pruner, example)
+    r = enc.n_reasoning
+    n_steps = r if keep_ratio is None else r - n_keep_for(keep_ratio, r)
+    if max_steps is not None:
+        n_steps = min(n_steps, max_steps)
+    engine = make_scorer(pruner.model, scorer, batch_tokens, answer_only=not obj.needs_reasoning_logprobs)
+    t0 = time.perf_counter()
+    engine.reset(enc.prefix_ids, enc.reasoning_ids, enc.suffix_ids)
+    alive = list(range(r))  # original indices of kept tokens, in order
+    traces = {k: [v] for k, v in traces_from_state(engine.state_logprobs(), r).items()}
+    matrix = np.full((n_steps, r), np.nan)
+    order: list[int] = []
+    last = np.full(r, np.nan)  # latest score of each token (shortlist strategy)
+    bar = _progress(progress, n_steps, example.id)
+    for step in range(n_steps):
+        k = len(alive)
+        full = strategy == "exact" or step % refresh_every == 0 or k <= shortlist
+        if full:
+            cands = list(range(k))
+        else:
+            prev = np.array([last[i] for i in alive])
+            cands = sorted(np.argsort(-prev, kind="stable")[:shortlist].tolist())
+        lp = engine.candidate_logprobs(cands)
+        scores = obj.scores(lp, k - 1).numpy()
+        if not np.all(np.isfinite(scores)):
+            bad = alive[cands[int(np.flatnonzero(~np.isfinite(scores))[0])]]
+            raise PruneprobeError(
+                f"example {example.id!r}: non-finite score (NaN or inf) at step {step + 1} for reasoning "
+                f"token {bad} ({enc.reasoning_pieces[bad]!r}); check the model's dtype and weights"
+            )
+        for c, sc in zip(cands, scores):
+            matrix[step, alive[c]] = sc
+            last[alive[c]] = sc
+        best = cands[int(np.argmax(scores))]  # first maximum: ties go to the earliest token
+        order.append(alive.pop(best))
+        engine.delete(best)
+        for key, v in traces_from_state(engine.state_logprobs(), k - 1).items():
+            traces[key].append(v)
+        if on_step is not None:
+            on_step(step + 1, n_steps)
+        bar.update(1)
+    bar.close()
+    elapsed = time.perf_counter() - t0
+    return PruneResult(
+        example_id=example.id, method="greedy", objective=obj.name,
+        token_ids=enc.reasoning_ids.tolist(), tokens=list(enc.reasoning_pieces), deletion_order=order,
+        traces={k: traces[k] for k in TRACE_KEYS}, candidate_scores=matrix,
+        example=example.to_dict(), metadata=run_metadata(pruner, enc, obj.name, scorer=engine.name,
+                                                         strategy=strategy, elapsed_s=elapsed,
+                                                         tokens_computed=engine.tokens_computed),
+    )
+
+
+def run_metadata(pruner: Pruner, enc, objective: str, **extra) -> dict:
+    """Provenance shared by greedy pruning and the baselines."""
+    return {
+        "model": pruner.name, "model_source": pruner.source, "weights_hash": pruner.weights_hash,
+        "model_type": pruner.model.config.model_type, "tokenizer": type(pruner.tokenizer).__name__,
+        "dtype": str(pruner.dtype).replace("torch.", ""), "device": str(pruner.device),
+        "objective": objective, "template": enc.template, "prefix_tokens": enc.reasoning_start,
+        "suffix_tokens": len(enc.input_ids) - enc.reasoning_end, "pruneprobe_version": __version__,
+        "torch_version": torch.__version__, **extra,
+    }
+
+
+def _progress(enabled: bool, total: int, name: str):
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"steps {name}", leave=False, unit="del")
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass

@@ -1,0 +1,91 @@
+"""Shared fixtures: tiny randomly initialised models (logic tier) and the embedded pruners (slow tier).
+
+Tiny models use the SmolLM2 tokenizer (from the embedded package, no hub) so prompts, chat
+templates and offsets are real; their weights are random, so tests check logic, not quality.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+import torch
+
+from pruneprobe import Example, Pruner
+
+ARCHS = ("llama", "qwen2", "gemma3", "gpt2")
+
+
+@functools.lru_cache(maxsize=1)
+def smol_tokenizer_dir() -> str:
+    from pruneprobe.models import materialize_embedded
+
+    return str(materialize_embedded("smollm2-135m"))
+
+
+@functools.lru_cache(maxsize=None)
+def _tokenizer(chat: bool):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(smol_tokenizer_dir())
+    if not chat:
+        tok.chat_template = None
+    return tok
+
+
+def tiny_model(arch: str = "llama", vocab_size: int = 49152, seed: int = 0, sliding_window: int = 16):
+    """A 2-3 layer random model of the given architecture shape, fp32, eval mode."""
+    import transformers as tf
+
+    torch.manual_seed(seed)
+    common = dict(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                  num_key_value_heads=2, intermediate_size=64, max_position_embeddings=1024)
+    if arch == "llama":
+        model = tf.LlamaForCausalLM(tf.LlamaConfig(**common))
+    elif arch == "qwen2":
+        model = tf.Qwen2ForCausalLM(tf.Qwen2Config(**common))
+    elif arch == "gemma3":
+        cfg = dict(common, num_hidden_layers=3, head_dim=8, sliding_window=sliding_window,
+                   layer_types=["sliding_attention", "full_attention", "sliding_attention"])
+        model = tf.Gemma3ForCausalLM(tf.Gemma3TextConfig(**cfg))
+    elif arch == "gpt2":
+        model = tf.GPT2LMHeadModel(tf.GPT2Config(vocab_size=vocab_size, n_embd=32, n_layer=2, n_head=4,
+                                                 n_positions=1024, bos_token_id=0, eos_token_id=0))
+    else:
+        raise ValueError(arch)
+    return model.eval()
+
+
+def tiny_pruner(arch: str = "llama", chat: bool | None = None, seed: int = 0, **kw) -> Pruner:
+    """Tiny random model + SmolLM2 tokenizer; GPT-2 gets the plain template (no chat template)."""
+    chat = (arch != "gpt2") if chat is None else chat
+    return Pruner.from_model(tiny_model(arch, seed=seed, **kw), _tokenizer(chat), name=f"tiny-{arch}")
+
+
+@pytest.fixture(params=ARCHS)
+def arch(request):
+    return request.param
+
+
+@pytest.fixture
+def pruner():
+    return tiny_pruner("llama")
+
+
+@pytest.fixture
+def example():
+    return Example(
+        question="Natalia sold clips to 48 of her friends in April, and then she sold half as many in May. "
+        "How many clips did Natalia sell altogether?",
+        reasoning="In May she sold 48/2 = 24 clips. In total she sold 48 + 24 = 72 clips.",
+        answer="72",
+        id="natalia",
+    )
+
+
+@pytest.fixture(scope="session")
+def smollm2():
+    """The embedded SmolLM2-135M-Instruct pruner (slow tier)."""
+    from pruneprobe import load_pruner
+
+    return load_pruner("smollm2-135m", device="cpu")
