@@ -1,0 +1,145 @@
+"""Command line: ``pruneprobe run | show | models | datasets``.
+
+Examples::
+
+    pruneprobe run --dataset gsm_symbolic --n 100 --pruner smollm2-135m --objective joint \\
+        --method greedy --out runs/gsm-smol          # rerun the same line to resume after a kill
+    pruneprobe show runs/gsm-smol                    # examples with their token counts
+    pruneprobe show runs/gsm-smol --example gsm_symbolic-0-3 --keep 0.9 --keep 0.7
+    pruneprobe models                                # embedded pruners and how to install them
+    pruneprobe datasets
+
+Every ``PruneprobeError`` is printed as one ``error: ...`` line on stderr with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .errors import PruneprobeError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pruneprobe", description="Greedy pruning of LLM chains of thought "
+                                     "(arXiv 2601.03066): which reasoning tokens does the model need?")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,show,models,datasets}")
+
+    run = sub.add_parser("run", help="prune a dataset into a resumable run directory")
+    run.add_argument("--dataset", required=True, help="a registered dataset (see `pruneprobe datasets`)")
+    run.add_argument("--n", type=int, default=None, help="number of examples (default: all)")
+    run.add_argument("--split", default="test")
+    run.add_argument("--seed", type=int, default=0, help="data seed (gsm_symbolic) and random-baseline seed")
+    run.add_argument("--data-path", default=None, help="JSONL file, directory with {split}.jsonl, or hub id")
+    run.add_argument("--pruner", required=True, help="embedded name (`pruneprobe models`), local dir or hub id")
+    run.add_argument("--objective", default="joint", help="joint (default) or answer")
+    run.add_argument("--method", default="greedy", help="greedy, surprisal, h2o, uniform, random or tokenskip")
+    run.add_argument("--keep", type=float, default=None, dest="keep_ratio",
+                     help="stop at this keep ratio in (0, 1] (default: prune to the end)")
+    run.add_argument("--scorer", default="fast", help="fast (default) or naive")
+    run.add_argument("--strategy", default="exact", help="exact (default) or shortlist")
+    run.add_argument("--dtype", default=None, help="float32 or bfloat16 (default: float32 on CPU)")
+    run.add_argument("--classifier", default=None, help="token classifier for --method tokenskip")
+    run.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    run.add_argument("--out", required=True, help="run directory (created, or resumed when it exists)")
+    run.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    show = sub.add_parser("show", help="list a run's examples, or show one pruned chain")
+    show.add_argument("run", help="run directory")
+    show.add_argument("--example", default=None, help="example id (without it: list the examples)")
+    show.add_argument("--keep", type=float, action="append", default=None,
+                      help="keep ratio to show; repeat for several (default 0.9, 0.8, 0.7)")
+
+    sub.add_parser("models", help="embedded pruners with descriptions and install commands")
+    sub.add_parser("datasets", help="registered datasets")
+    return parser
+
+
+def cmd_run(args) -> int:
+    from .runs import RunConfig, run_pruning
+
+    config = RunConfig(dataset=args.dataset, pruner=args.pruner, n=args.n, split=args.split, seed=args.seed,
+                       data_path=args.data_path, objective=args.objective, method=args.method,
+                       keep_ratio=args.keep_ratio, scorer=args.scorer, strategy=args.strategy, dtype=args.dtype,
+                       classifier=args.classifier, device=args.device)
+    run = run_pruning(config, args.out, progress=not args.no_progress)
+    done, errors = len(run.files), run.errors
+    print(f"{run.path}: {done}/{run.n_planned} examples done, {len(errors)} failed "
+          f"(method={run.config.method}, objective={run.config.objective}, pruner={run.config.model_id})")
+    for e in errors:
+        print(f"  failed {e['example_id']}: {e['error']}")
+    return 0
+
+
+def cmd_show(args) -> int:
+    from .runs import load_run
+
+    run = load_run(args.run)
+    if args.example is not None:
+        keeps = tuple(args.keep) if args.keep else (0.9, 0.8, 0.7)
+        from .result import n_keep_for
+
+        for k in keeps:
+            n_keep_for(k, 1)  # validates the ratio
+        print(run.result(args.example).show(keeps))
+        return 0
+    cfg = run.config
+    print(f"run {run.path}: method={cfg.method} objective={cfg.objective} pruner={cfg.model_id or cfg.pruner} "
+          f"dataset={cfg.dataset} ({run.manifest.get('status', '?')})")
+    tokens, steps = run.tokens, run.steps
+    n_tok = tokens.groupby("example_id", sort=False).size()
+    n_del = steps.groupby("example_id", sort=False)["step"].max()
+    print(f"{'example':<32} {'tokens':>7} {'deleted':>8}")
+    for ex_id in run.example_ids:
+        print(f"{ex_id:<32} {int(n_tok.get(ex_id, 0)):>7} {int(n_del.get(ex_id, 0)):>8}")
+    errors = run.errors
+    pending = run.n_planned - len(run.example_ids) - len(errors)
+    print(f"{len(run.example_ids)} done, {len(errors)} failed, {max(pending, 0)} not run yet")
+    for e in errors:
+        print(f"  failed {e['example_id']}: {e['error']}")
+    return 0
+
+
+def cmd_models(args) -> int:
+    import importlib.util
+
+    from .models import list_models
+
+    for m in list_models():
+        installed = importlib.util.find_spec(m.package) is not None
+        print(f"{m.name}  ({'installed' if installed else 'not installed'})")
+        print(f"    {m.description}")
+        print(f"    install: {m.install}")
+    print("Any local model directory or hub id (owner/name) works as --pruner too.")
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from .datasets import list_datasets
+
+    for name, description in list_datasets().items():
+        print(f"{name:<14} {description}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "show": cmd_show, "models": cmd_models, "datasets": cmd_datasets}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status (0 ok, 2 bad input, 130 interrupted).
+
+    >>> main(["datasets"])  # doctest: +SKIP
+    """
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except PruneprobeError as exc:
+        print("error: " + " ".join(str(exc).split()), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,533 @@
+"""Runs: prune a dataset with one configuration into a resumable, kill-safe run directory.
+
+Canonical pattern::
+
+    from pruneprobe.runs import RunConfig, load_run, run_pruning
+    config = RunConfig(dataset="gsm_symbolic", n=100, pruner="smollm2-135m", objective="joint")
+    run_pruning(config, "runs/gsm-smol")     # after a kill, the same call resumes
+    run = load_run("runs/gsm-smol")
+    run.tokens.groupby("example_id").size()  # reasoning tokens per example
+    run.result("gsm_symbolic-0-3").show()
+
+Layout of a run directory::
+
+    manifest.json            config, provenance (model id, weights hash, tokenizer, template,
+                             pruneprobe version), planned example ids and progress
+    examples/<safe id>.json  one PruneResult per finished example
+    errors.jsonl             examples that failed with a PruneprobeError, one JSON object a line
+    tokens.parquet, steps.parquet, candidates.parquet   tables of all finished examples
+    .lock                    held (flock) by the process running in the directory
+
+Gotchas:
+- Every file is written to a hidden temp file, fsynced, then renamed (``errors.jsonl`` too: it
+  is rewritten whole at each change, never appended), so a kill at any moment leaves only
+  complete files plus perhaps hidden ``.*.tmp`` files, which are ignored and removed at the next
+  start.
+- Finished examples are skipped on resume; failed ones are retried. A directory made with another
+  configuration is refused, naming the differing fields (``device`` is not compared).
+- Each table records, in its parquet metadata, a fingerprint of the example files it was built
+  from; ``load_run`` rebuilds stale or missing tables, so a killed run is still loadable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass, fields
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import Iterator
+
+import pandas as pd
+
+from .errors import PruneprobeError
+from .result import PruneResult, atomic_write_text
+
+METHODS = ("greedy", "surprisal", "h2o", "uniform", "random", "tokenskip")
+TABLES = ("tokens", "steps", "candidates")
+RECORDED = ("model_id", "weights_hash", "tokenizer", "template", "model_dtype", "pruneprobe_version")
+NOT_COMPARED = ("device",)
+_SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_META_KEY = b"pruneprobe"
+
+
+@dataclass
+class RunConfig:
+    """What a run computes. The last six fields are filled in by ``run_pruning`` from the model.
+
+    >>> RunConfig(dataset="gsm_symbolic", pruner="smollm2-135m", n=10, keep_ratio=0.7).method
+    'greedy'
+    """
+
+    dataset: str
+    pruner: str
+    n: int | None = None
+    split: str = "test"
+    seed: int = 0
+    data_path: str | None = None
+    objective: str = "joint"
+    method: str = "greedy"
+    keep_ratio: float | None = None  # greedy/tokenskip stop there; None: the full order
+    scorer: str = "fast"
+    strategy: str = "exact"
+    dtype: str | None = None
+    classifier: str | None = None  # tokenskip only
+    device: str | None = None  # not compared on resume
+    # recorded at start
+    model_id: str = ""
+    weights_hash: str = ""
+    tokenizer: str = ""
+    template: str = ""
+    model_dtype: str = ""
+    pruneprobe_version: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "RunConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def normalized(self) -> "RunConfig":
+        """Local paths made absolute, ``keep_ratio`` a float; validates cheap fields (no model)."""
+        from .models import EMBEDDED_MODELS
+
+        d = self.to_dict()
+        for key in ("pruner", "data_path", "classifier"):
+            v = d[key]
+            if v and not (key == "pruner" and v in EMBEDDED_MODELS) and Path(v).expanduser().exists():
+                d[key] = str(Path(v).expanduser().resolve())
+        if isinstance(d["keep_ratio"], int) and not isinstance(d["keep_ratio"], bool):
+            d["keep_ratio"] = float(d["keep_ratio"])
+        cfg = RunConfig(**d)
+        validate_config(cfg)
+        return cfg
+
+
+def validate_config(config: RunConfig) -> None:
+    """Raise a ``PruneprobeError`` naming the first bad field, before any model is loaded."""
+    from .datasets import DATASETS
+    from .greedy import STRATEGIES
+    from .models import EMBEDDED_MODELS, _resolve_dtype
+    from .result import n_keep_for
+    from .scoring import resolve_objective
+
+    methods = list_run_methods()
+    if config.method not in methods:
+        raise PruneprobeError(f"unknown method {config.method!r}; known: {', '.join(methods)}")
+    if config.method == "tokenskip" and not config.classifier:
+        raise PruneprobeError("method 'tokenskip' needs a token classifier: pass --classifier PATH_OR_ID")
+    if config.method != "tokenskip" and config.classifier:
+        raise PruneprobeError(f"--classifier is only used by method 'tokenskip', not {config.method!r}")
+    if config.dataset not in DATASETS:
+        raise PruneprobeError(f"unknown dataset {config.dataset!r}; known: {', '.join(DATASETS)}")
+    if config.n is not None and (isinstance(config.n, bool) or not isinstance(config.n, int) or config.n < 1):
+        raise PruneprobeError(f"n must be a positive integer or None, got {config.n!r}")
+    if config.keep_ratio is not None:
+        n_keep_for(config.keep_ratio, 1)  # raises for a ratio outside (0, 1]
+    if not isinstance(config.objective, str):
+        raise PruneprobeError("a run's objective must be a name ('joint' or 'answer'), not a callable")
+    resolve_objective(config.objective)
+    if config.scorer not in ("fast", "naive"):
+        raise PruneprobeError(f"unknown scorer {config.scorer!r}; use 'fast' or 'naive'")
+    if config.strategy not in STRATEGIES:
+        raise PruneprobeError(f"unknown strategy {config.strategy!r}; use one of {', '.join(STRATEGIES)}")
+    if config.dtype is not None:
+        _resolve_dtype(config.dtype, None)
+    if config.device is not None:
+        import torch
+
+        try:
+            dev = torch.device(config.device)
+        except (RuntimeError, TypeError):
+            raise PruneprobeError(f"unknown device {config.device!r}; use cpu, cuda or cuda:N") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise PruneprobeError(f"device {config.device!r} requested but CUDA is not available; use cpu")
+    p = config.pruner
+    if not (p in EMBEDDED_MODELS or Path(p).expanduser().exists()
+            or ("/" in p and not p.startswith((".", "/", "~")))):
+        raise PruneprobeError(f"unknown pruner {p!r}: not an embedded name ({', '.join(EMBEDDED_MODELS)}), "
+                              "an existing local directory or a hub id (owner/name)")
+
+
+def list_run_methods() -> list[str]:
+    """Methods a run accepts: ``greedy``, the baselines, ``tokenskip``."""
+    try:
+        from .baselines import list_methods
+    except ImportError:
+        return list(METHODS)
+    extra = [m for m in list_methods() if m not in METHODS]
+    return list(METHODS) + extra
+
+
+def safe_id(example_id: str) -> str:
+    """A file-name-safe, stable stem for an example id.
+
+    >>> safe_id("gsm8k-test-3"), safe_id("a/b c")[:6]
+    ('gsm8k-test-3', 'a_b_c-')
+    """
+    s = str(example_id)
+    if _SAFE.fullmatch(s):
+        return s
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", s).strip("._-")[:60] or "example"
+    return f"{cleaned}-{hashlib.sha1(s.encode()).hexdigest()[:10]}"
+
+
+# -- the run --------------------------------------------------------------------------------------
+def run_pruning(config: RunConfig, out_dir, progress: bool = True, *, pruner=None) -> "Run":
+    """Prune every example of ``config.dataset`` into ``out_dir``; resume when it exists.
+
+    ``pruner``: an already loaded ``Pruner`` to use instead of loading ``config.pruner``.
+    Returns the finished ``Run``.
+
+    >>> run = run_pruning(RunConfig("gsm_symbolic", "smollm2-135m", n=5), "runs/x")  # doctest: +SKIP
+    """
+    from tqdm.auto import tqdm
+
+    from .data import load_examples
+
+    config = config.normalized()
+    out = Path(out_dir)
+    _check_out_dir(out)
+    settings = [f.name for f in fields(RunConfig) if f.name not in RECORDED]
+    if (out / "manifest.json").exists():
+        _refuse_mismatch(out, _read_manifest(out)["config"], config, settings)
+    examples = load_examples(config.dataset, n=config.n, split=config.split, path=config.data_path, seed=config.seed)
+    files = _example_files(examples)
+    out.mkdir(parents=True, exist_ok=True)
+    with _run_lock(out):
+        old = _read_manifest(out) if (out / "manifest.json").exists() else None
+        if old is not None:  # again, under the lock
+            _refuse_mismatch(out, old["config"], config, settings)
+        if pruner is None:
+            from .models import load_pruner
+
+            pruner = load_pruner(config.pruner, device=config.device, dtype=config.dtype)
+        classifier = None
+        if config.method == "tokenskip":
+            from .tokenskip import load_token_classifier
+
+            classifier = load_token_classifier(config.classifier)
+        _record_model(config, pruner)
+        if old is not None:
+            _refuse_mismatch(out, old["config"], config, list(RECORDED))
+        manifest = {
+            "config": config.to_dict(), "format": "pruneprobe-run/1",
+            "created": (old or {}).get("created", _now()), "updated": _now(), "status": "running",
+            "provenance": {"model_source": pruner.source, "python": sys.version.split()[0],
+                           "tokenizer_path": getattr(pruner.tokenizer, "name_or_path", "")},
+            "examples": [{"id": ex.id, "file": f"examples/{name}.json"} for ex, name in zip(examples, files)],
+        }
+        atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
+        (out / "examples").mkdir(exist_ok=True)
+        _remove_temp_files(out)
+        errors = {e["example_id"]: e for e in read_errors(out)}
+        todo = [(ex, name) for ex, name in zip(examples, files) if not (out / "examples" / f"{name}.json").exists()]
+        bar = tqdm(total=len(examples), initial=len(examples) - len(todo), desc="examples", unit="ex",
+                   disable=not progress)
+        for ex, name in todo:
+            bar.set_postfix_str(f"{ex.id} ({len(errors)} errors)")
+            try:
+                result = _prune_one(config, pruner, ex, classifier, progress)
+            except PruneprobeError as exc:
+                errors[ex.id] = {"example_id": ex.id, "file": f"examples/{name}.json", "error": str(exc),
+                                 "type": type(exc).__name__, "time": _now()}
+                _write_errors(out, errors)
+                if progress:
+                    bar.write(f"example {ex.id} failed: {exc}")
+            else:
+                result.save(out / "examples" / f"{name}.json")
+                if errors.pop(ex.id, None) is not None:
+                    _write_errors(out, errors)
+            bar.update(1)
+        bar.close()
+        build_tables(out)
+        n_done = sum((out / "examples" / f"{name}.json").exists() for name in files)
+        manifest.update(updated=_now(), status="complete" if n_done == len(files) else "incomplete",
+                        n_done=n_done, n_errors=len(errors))
+        atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
+    return load_run(out)
+
+
+def _prune_one(config: RunConfig, pruner, example, classifier, progress: bool) -> PruneResult:
+    if config.method == "greedy":
+        from .greedy import greedy_prune
+
+        return greedy_prune(pruner, example, config.objective, config.keep_ratio, scorer=config.scorer,
+                            strategy=config.strategy, progress=progress)
+    if config.method == "tokenskip":
+        from .tokenskip import tokenskip_prune
+
+        return tokenskip_prune(pruner, example, classifier, keep_ratio=config.keep_ratio, objective=config.objective)
+    from .baselines import prune_baseline
+
+    # one-shot baselines always give the full order (cheap); keep_ratio does not apply to them
+    return prune_baseline(pruner, example, config.method, objective=config.objective, seed=config.seed)
+
+
+def _record_model(config: RunConfig, pruner) -> None:
+    """Fill the recorded fields: tokenizer and chat template are compared by content hashes."""
+    from . import __version__
+
+    vocab = json.dumps(sorted(pruner.tokenizer.get_vocab().items())).encode()
+    tokenizer = f"{type(pruner.tokenizer).__name__}/{len(pruner.tokenizer)}/{hashlib.sha256(vocab).hexdigest()[:12]}"
+    template = pruner.template
+    if template == "chat":
+        template += ":" + hashlib.sha256(str(pruner.tokenizer.chat_template).encode()).hexdigest()[:12]
+    config.model_id, config.weights_hash, config.tokenizer, config.template = (
+        pruner.name, pruner.weights_hash, tokenizer, template)
+    config.model_dtype, config.pruneprobe_version = str(pruner.dtype).replace("torch.", ""), __version__
+
+
+def _refuse_mismatch(out: Path, old: dict, new: RunConfig, names: list[str]) -> None:
+    defaults = RunConfig(dataset="", pruner="").to_dict()
+    diffs = [f"{k}: {old.get(k, defaults[k])!r} in the run, {getattr(new, k)!r} now"
+             for k in names if k not in NOT_COMPARED and old.get(k, defaults[k]) != getattr(new, k)]
+    if diffs:
+        raise PruneprobeError(f"run directory {out} was made with another configuration ({'; '.join(diffs)}); "
+                              "use a new output directory, or the run's own settings to resume it")
+
+
+def _check_out_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise PruneprobeError(f"output {out} exists and is not a directory")
+    if out.is_dir() and not (out / "manifest.json").exists():
+        stray = [p.name for p in out.iterdir() if p.name != "examples" and not p.name.startswith(".")]
+        if stray:
+            raise PruneprobeError(f"output directory {out} is not empty and holds no run (no manifest.json); "
+                                  f"found {', '.join(sorted(stray)[:5])}; pick a new directory")
+
+
+def _example_files(examples) -> list[str]:
+    names = [safe_id(ex.id) for ex in examples]
+    seen: dict[str, str] = {}
+    for ex, name in zip(examples, names):
+        if name.casefold() in seen:
+            raise PruneprobeError(f"example ids {seen[name.casefold()]!r} and {ex.id!r} collide "
+                                  "(duplicate or differ only in case); give the examples unique ids")
+        seen[name.casefold()] = ex.id
+    return names
+
+
+def _remove_temp_files(out: Path) -> None:
+    for folder in (out, out / "examples"):
+        for p in folder.glob(".*.tmp"):
+            p.unlink(missing_ok=True)
+
+
+@contextmanager
+def _run_lock(out: Path):
+    """An exclusive ``flock`` on ``<run>/.lock``; the OS releases it when the process dies."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no locking
+        yield
+        return
+    fd = os.open(out / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise PruneprobeError(f"run directory {out} is in use by another process") from None
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+# -- errors file -----------------------------------------------------------------------------------
+def read_errors(run_dir) -> list[dict]:
+    """The failures recorded in ``errors.jsonl`` (empty when none)."""
+    path = Path(run_dir) / "errors.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _write_errors(out: Path, errors: dict) -> None:
+    atomic_write_text(out / "errors.jsonl", "".join(json.dumps(e) + "\n" for e in errors.values()))
+
+
+# -- tables ----------------------------------------------------------------------------------------
+def _result_files(run_dir: Path, manifest: dict) -> list[Path]:
+    """Finished example files: in the manifest's order, then any others by name."""
+    present = {p.name: p for p in (run_dir / "examples").glob("*.json") if not p.name.startswith(".")}
+    ordered = [Path(e["file"]).name for e in manifest.get("examples", [])]
+    names = [n for n in ordered if n in present] + sorted(set(present) - set(ordered))
+    return [present[n] for n in names]
+
+
+def _fingerprint(files: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in files:
+        st = p.stat()
+        h.update(f"{p.name}\0{st.st_mtime_ns}\0{st.st_size}\n".encode())
+    return h.hexdigest()[:20]
+
+
+def _empty_tables() -> dict[str, pd.DataFrame]:
+    probe = PruneResult("", "", "", [], [], [], {})
+    return {kind: probe.to_dataframe(kind).iloc[:0] for kind in TABLES}
+
+
+def build_tables(run_dir, write: bool = True) -> dict[str, pd.DataFrame]:
+    """Tables ``tokens``/``steps``/``candidates`` of every finished example; written atomically
+    as ``<name>.parquet`` when ``write`` (best effort: a read-only directory is fine)."""
+    run_dir = Path(run_dir)
+    files = _result_files(run_dir, _read_manifest(run_dir))
+    fp = _fingerprint(files)
+    parts: dict[str, list[pd.DataFrame]] = {kind: [] for kind in TABLES}
+    for p in files:
+        result = PruneResult.load(p)
+        for kind in TABLES:
+            parts[kind].append(result.to_dataframe(kind))
+    empty = _empty_tables()
+    tables = {kind: pd.concat(parts[kind], ignore_index=True) if parts[kind] else empty[kind] for kind in TABLES}
+    if write:
+        try:
+            for kind, df in tables.items():
+                _write_parquet(run_dir / f"{kind}.parquet", df, {"fingerprint": fp, "n_examples": len(files)})
+        except OSError:
+            pass
+    return tables
+
+
+def _write_parquet(path: Path, df: pd.DataFrame, meta: dict) -> None:
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), _META_KEY: json.dumps(meta).encode()})
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pq.write_table(table, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_fresh_parquet(path: Path, fp: str) -> pd.DataFrame | None:
+    """The table at ``path`` if it was built from the current example files, else None."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = json.loads((pq.read_schema(path).metadata or {}).get(_META_KEY, b"{}"))
+        if meta.get("fingerprint") != fp:
+            return None
+        return pq.read_table(path).to_pandas()
+    except (OSError, ValueError):
+        return None
+
+
+# -- loading ---------------------------------------------------------------------------------------
+def _read_manifest(run_dir: Path) -> dict:
+    path = Path(run_dir) / "manifest.json"
+    if not path.exists():
+        raise PruneprobeError(f"{run_dir} is not a pruneprobe run directory (no manifest.json)")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise PruneprobeError(f"{path}: not valid JSON ({exc.msg})") from None
+    if not isinstance(manifest, dict) or "config" not in manifest:
+        raise PruneprobeError(f"{path}: not a pruneprobe run manifest (no config)")
+    return manifest
+
+
+@dataclass(repr=False)
+class Run:
+    """A run directory: its manifest, per-example results and tidy tables (loaded on first use).
+
+    >>> run = load_run("runs/gsm-smol")                     # doctest: +SKIP
+    >>> run.steps.query("step == 0").joint_ppl.describe()   # doctest: +SKIP
+    """
+
+    path: Path
+    manifest: dict
+
+    def __repr__(self) -> str:
+        return (f"Run({str(self.path)!r}, method={self.config.method!r}, objective={self.config.objective!r}, "
+                f"{len(self.example_ids)}/{self.n_planned} examples done, {len(self.errors)} errors)")
+
+    @property
+    def config(self) -> RunConfig:
+        return RunConfig.from_dict(self.manifest["config"])
+
+    @property
+    def n_planned(self) -> int:
+        return len(self.manifest.get("examples", []))
+
+    @property
+    def errors(self) -> list[dict]:
+        return read_errors(self.path)
+
+    @property
+    def files(self) -> list[Path]:
+        return _result_files(self.path, self.manifest)
+
+    @property
+    def example_ids(self) -> list[str]:
+        """Ids of the finished examples, in dataset order."""
+        by_file = {Path(e["file"]).name: e["id"] for e in self.manifest.get("examples", [])}
+        return [by_file.get(p.name) or PruneResult.load(p).example_id for p in self.files]
+
+    def results(self) -> Iterator[PruneResult]:
+        """Every finished example's ``PruneResult``, loaded one at a time."""
+        for p in self.files:
+            yield PruneResult.load(p)
+
+    def result(self, example_id: str) -> PruneResult:
+        """One example's result; a clear error when it failed or is not done yet."""
+        entry = next((e for e in self.manifest.get("examples", []) if e["id"] == str(example_id)), None)
+        path = self.path / (entry["file"] if entry else f"examples/{safe_id(example_id)}.json")
+        if path.exists():
+            return PruneResult.load(path)
+        failed = next((e for e in self.errors if e["example_id"] == str(example_id)), None)
+        if failed:
+            raise PruneprobeError(f"example {example_id!r} failed in this run: {failed['error']}")
+        if entry:
+            raise PruneprobeError(f"example {example_id!r} is not done yet; rerun the run to resume it")
+        some = ", ".join(self.example_ids[:3])
+        raise PruneprobeError(f"no example {example_id!r} in run {self.path} (e.g. {some or 'none done'})")
+
+    @cached_property
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """All three tables, from the parquet files when up to date, else rebuilt from the JSONs."""
+        fp = _fingerprint(self.files)
+        fresh = {kind: _read_fresh_parquet(self.path / f"{kind}.parquet", fp) for kind in TABLES}
+        if all(df is not None for df in fresh.values()):
+            return fresh
+        return build_tables(self.path, write=os.access(self.path, os.W_OK))
+
+    tokens = property(lambda self: self.tables["tokens"], doc="One row per reasoning token of every example.")
+    steps = property(lambda self: self.tables["steps"], doc="One row per step (0 = before any deletion).")
+    candidates = property(lambda self: self.tables["candidates"], doc="One row per scored (step, candidate).")
+
+
+def load_run(path) -> Run:
+    """Open a run directory (finished, killed or still running).
+
+    >>> load_run("runs/gsm-smol").tokens.columns[:4].tolist()  # doctest: +SKIP
+    ['example_id', 'method', 'objective', 'index']
+    """
+    path = Path(path)
+    return Run(path, _read_manifest(path))
+
+
+__all__ = ["RunConfig", "Run", "run_pruning", "load_run", "build_tables", "read_errors", "safe_id",
+           "validate_config", "list_run_methods", "METHODS"]

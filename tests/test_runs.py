@@ -1,0 +1,292 @@
+"""Run directories: resume, refusal of other configurations, error records, tables, kill safety.
+
+A tiny random Llama (SmolLM2 tokenizer) is saved to a temp directory and loaded by path, and the
+data are a few JSONL examples with very short reasoning, so full greedy runs take well under a second.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from conftest import tiny_pruner
+from pruneprobe.errors import PruneprobeError
+from pruneprobe.result import PruneResult
+from pruneprobe.runs import RunConfig, _run_lock, load_run, read_errors, run_pruning, safe_id
+
+SHORT = [
+    {"id": "a", "question": "What is 2+3?", "reasoning": "2 plus 3 is 5.", "answer": "5"},
+    {"id": "b/2", "question": "What is 4+4?", "reasoning": "4 plus 4 makes 8.", "answer": "8"},
+    {"id": "empty", "question": "What is 1+1?", "reasoning": "  ", "answer": "2"},
+]
+# for the kill test: a quick first example, then slower ones (~0.5 s each on one thread)
+KILL = [{"id": "k0", "question": "What is 2+3?", "reasoning": "2 plus 3 is 5.", "answer": "5"}] + [
+    {"id": f"k{i}", "question": f"What is {i}+{i}?",
+     "reasoning": f"We add {i} and {i}, so we get {2 * i}. Then {2 * i} is the total.", "answer": str(2 * i)}
+    for i in range(1, 5)
+]
+
+
+def write_jsonl(path: Path, rows) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def make_model_dir(path: Path, seed: int = 0) -> Path:
+    """Save a tiny random Llama and the SmolLM2 tokenizer as a loadable model directory."""
+    pruner = tiny_pruner("llama", seed=seed)
+    pruner.model.save_pretrained(path)
+    pruner.tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Two cores shared with other processes: torch's two spinning threads run ~20x slower than one."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    return make_model_dir(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="module")
+def short_data(tmp_path_factory) -> Path:
+    return write_jsonl(tmp_path_factory.mktemp("data") / "short.jsonl", SHORT)
+
+
+@pytest.fixture(scope="module")
+def done_run(tmp_path_factory, model_dir, short_data) -> Path:
+    """One finished run of SHORT (2 done, 1 failed), computed once; tests work on copies."""
+    out = tmp_path_factory.mktemp("done") / "run"
+    run_pruning(config_for(model_dir, short_data), out, progress=False)
+    return out
+
+
+def copy_run(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)  # copy2 keeps mtimes, so the tables stay fresh
+    return dst
+
+
+def config_for(model_dir, data, keep_ratio=0.5, **kw) -> RunConfig:
+    """A run of the JSONL ``data``; pruning half of each chain keeps the tests quick."""
+    return RunConfig(dataset="jsonl", data_path=str(data), pruner=str(model_dir), keep_ratio=keep_ratio, **kw)
+
+
+def check_files_readable(run_dir: Path) -> None:
+    """Every visible file parses (JSON, JSONL, parquet); hidden files are temp files or the lock."""
+    import pyarrow.parquet as pq
+
+    for p in run_dir.rglob("*"):
+        if p.is_dir() or p.name.startswith("."):
+            continue
+        if p.suffix == ".json":
+            json.loads(p.read_text())
+        elif p.suffix == ".jsonl":
+            [json.loads(line) for line in p.read_text().splitlines()]
+        elif p.suffix == ".parquet":
+            pq.read_table(p)
+        else:
+            raise AssertionError(f"unexpected file {p}")
+
+
+def assert_same_results(run1, run2) -> None:
+    r1, r2 = list(run1.results()), list(run2.results())
+    assert [r.example_id for r in r1] == [r.example_id for r in r2]
+    for a, b in zip(r1, r2):
+        assert a.deletion_order == b.deletion_order
+        assert a.token_ids == b.token_ids
+        np.testing.assert_allclose(a.candidate_scores, b.candidate_scores, rtol=0, atol=1e-6)
+    for kind in ("tokens", "steps", "candidates"):
+        pd.testing.assert_frame_equal(run1.tables[kind], run2.tables[kind], check_exact=False, atol=1e-6)
+
+
+def test_run_writes_manifest_results_errors_and_tables(done_run):
+    out = done_run
+    run = load_run(out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    cfg = manifest["config"]
+    assert cfg["method"] == "greedy" and cfg["objective"] == "joint" and cfg["keep_ratio"] == 0.5
+    assert len(cfg["weights_hash"]) == 16 and cfg["tokenizer"].count("/") == 2
+    assert cfg["template"].startswith("chat:") and cfg["pruneprobe_version"] and cfg["model_dtype"] == "float32"
+    assert [e["id"] for e in manifest["examples"]] == ["a", "b/2", "empty"]
+    assert manifest["status"] == "incomplete" and manifest["n_done"] == 2 and manifest["n_errors"] == 1
+    assert sorted(p.name for p in (out / "examples").iterdir()) == ["a.json", f"{safe_id('b/2')}.json"]
+    # the failing example is recorded and the run went on
+    errors = read_errors(out)
+    assert [e["example_id"] for e in errors] == ["empty"] and "empty reasoning" in errors[0]["error"]
+    assert run.example_ids == ["a", "b/2"] and run.n_planned == 3
+    assert run.result("b/2").example_id == "b/2"
+    with pytest.raises(PruneprobeError, match="failed"):
+        run.result("empty")
+    with pytest.raises(PruneprobeError, match="no example 'zzz'"):
+        run.result("zzz")
+    # tables: expected columns, one row per token / step / scored candidate
+    assert {"example_id", "method", "objective", "index", "token_id", "token", "pruning_rank",
+            "normalized_rank"} <= set(run.tokens.columns)
+    assert {"example_id", "step", "deleted_index", "deleted_token", "n_kept", "joint_logprob", "joint_ppl",
+            "answer_logprob", "answer_ppl", "reasoning_ppl"} <= set(run.steps.columns)
+    assert {"example_id", "step", "index", "score"} <= set(run.candidates.columns)
+    results = list(run.results())
+    assert len(run.tokens) == sum(r.n_tokens for r in results)
+    assert len(run.steps) == sum(r.n_steps + 1 for r in results)
+    assert len(run.candidates) == sum(int(np.isfinite(r.candidate_scores).sum()) for r in results)
+    for kind in ("tokens", "steps", "candidates"):
+        assert (out / f"{kind}.parquet").exists()
+    check_files_readable(out)
+
+
+def test_resume_skips_done_examples_and_retries_failures(model_dir, short_data, done_run, tmp_path, monkeypatch):
+    import pruneprobe.greedy as greedy
+
+    out = copy_run(done_run, tmp_path / "run")
+    mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "examples").iterdir()}
+    calls = []
+    real = greedy.greedy_prune
+    monkeypatch.setattr(greedy, "greedy_prune", lambda p, ex, *a, **k: calls.append(ex.id) or real(p, ex, *a, **k))
+    run = run_pruning(config_for(model_dir, short_data), out, progress=False)
+    assert calls == ["empty"]  # only the failed example is tried again
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "examples").iterdir()} == mtimes
+    assert len(read_errors(out)) == 1 and run.example_ids == ["a", "b/2"]
+
+
+def test_other_configuration_is_refused_naming_the_field(model_dir, short_data, done_run, tmp_path, monkeypatch):
+    import pruneprobe.models as models
+
+    out = copy_run(done_run, tmp_path / "run")
+
+    def no_model(*a, **k):
+        raise AssertionError("config mismatch must be found before loading the model")
+
+    with monkeypatch.context() as m:
+        m.setattr(models, "load_pruner", no_model)
+        with pytest.raises(PruneprobeError, match=r"keep_ratio: 0\.5 in the run, 0\.7 now"):
+            run_pruning(config_for(model_dir, short_data, keep_ratio=0.7), out, progress=False)
+        with pytest.raises(PruneprobeError, match="method: 'greedy' in the run, 'uniform' now"):
+            run_pruning(config_for(model_dir, short_data, method="uniform"), out, progress=False)
+        with pytest.raises(PruneprobeError, match="n: None in the run, 2 now"):
+            run_pruning(config_for(model_dir, short_data, n=2), out, progress=False)
+    # same path, other weights: found from the recorded weights hash
+    make_model_dir(model_dir.parent / "copy", seed=0)
+    out2 = tmp_path / "run2"
+    run_pruning(config_for(model_dir.parent / "copy", short_data, n=1), out2, progress=False)
+    make_model_dir(model_dir.parent / "copy", seed=1)
+    with pytest.raises(PruneprobeError, match="weights_hash"):
+        run_pruning(config_for(model_dir.parent / "copy", short_data, n=1), out2, progress=False)
+    # device is not compared (and the finished examples are not redone)
+    run_pruning(config_for(model_dir, short_data, device="cpu"), out, progress=False)
+
+
+def test_refuses_non_run_directory_and_a_locked_run(model_dir, short_data, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(PruneprobeError, match="not empty and holds no run"):
+        run_pruning(config_for(model_dir, short_data, n=1), other, progress=False)
+    out = tmp_path / "run"
+    out.mkdir()
+    with _run_lock(out):
+        with pytest.raises(PruneprobeError, match="in use by another process"):
+            run_pruning(config_for(model_dir, short_data, n=1), out, progress=False)
+    with pytest.raises(PruneprobeError, match="not a pruneprobe run"):
+        load_run(other)
+
+
+def test_load_run_uses_fresh_tables_and_rebuilds_stale_ones(done_run, tmp_path, monkeypatch):
+    import pruneprobe.runs as runs
+
+    out = copy_run(done_run, tmp_path / "run")
+    with monkeypatch.context() as m:
+        m.setattr(runs, "build_tables", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rebuilt")))
+        assert len(load_run(out).tokens) > 0  # read from parquet, not rebuilt
+    (out / "examples" / "a.json").unlink()  # tables now stale
+    (out / "examples" / ".a.json.123.tmp").write_text('{"half')  # a temp file left by a kill
+    run = load_run(out)
+    assert set(run.tokens.example_id) == {"b/2"} and run.example_ids == ["b/2"]
+    assert load_run(out).tables["tokens"].equals(run.tokens)  # the rebuilt tables were written
+
+
+def test_dispatch_to_baselines_and_tokenskip(model_dir, short_data, tmp_path, monkeypatch):
+    seen = []
+
+    def fake_result(ex, method):
+        return PruneResult(ex.id, method, "joint", [1, 2], ["a", "b"], [1, 0],
+                           {"joint_ppl": [1.0, 2.0, 3.0]}, token_scores=[0.5, 0.1])
+
+    def prune_baseline(pruner, ex, method, objective="joint", seed=0, **kw):
+        seen.append((ex.id, method, objective, seed, kw))
+        return fake_result(ex, method)
+
+    def tokenskip_prune(pruner, ex, classifier, keep_ratio=None, objective="joint"):
+        seen.append((ex.id, classifier, keep_ratio, objective))
+        return fake_result(ex, "tokenskip")
+
+    monkeypatch.setitem(sys.modules, "pruneprobe.baselines", types.SimpleNamespace(
+        prune_baseline=prune_baseline, list_methods=lambda: ["surprisal", "h2o", "uniform", "random"]))
+    monkeypatch.setitem(sys.modules, "pruneprobe.tokenskip", types.SimpleNamespace(
+        tokenskip_prune=tokenskip_prune, load_token_classifier=lambda name: f"clf:{name}"))
+    config = RunConfig(dataset="gsm_symbolic", n=3, seed=3, pruner=str(model_dir), method="random", objective="answer")
+    run = run_pruning(config, tmp_path / "r", progress=False)
+    ids = [f"gsm_symbolic-3-{i}" for i in range(3)]
+    assert seen == [(i, "random", "answer", 3, {}) for i in ids] and run.example_ids == ids
+    assert "token_score" in run.tokens.columns and len(run.candidates) == 0
+    seen.clear()
+    run_pruning(config_for(model_dir, short_data, n=1, method="tokenskip", classifier="xlmr", keep_ratio=0.7),
+                tmp_path / "t", progress=False)
+    assert seen == [("a", "clf:xlmr", 0.7, "joint")]
+
+
+def test_sigkill_mid_run_leaves_readable_files_and_resume_matches_uninterrupted(model_dir, tmp_path):
+    data = write_jsonl(tmp_path / "kill.jsonl", KILL)
+    out = tmp_path / "killed"
+    args = ["run", "--dataset", "jsonl", "--data-path", str(data), "--pruner", str(model_dir),
+            "--out", str(out), "--keep", "0.5"]
+    log = open(tmp_path / "log.txt", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "pruneprobe.cli", *args], stdout=log, stderr=log,
+                            cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 60
+    try:
+        while not list((out / "examples").glob("*.json")):
+            assert proc.poll() is None, (tmp_path / "log.txt").read_text()
+            assert time.time() < deadline, "no example finished within 60 s"
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+        log.close()
+    assert proc.returncode == -signal.SIGKILL
+    done = sorted(p.name for p in (out / "examples").glob("*.json"))
+    assert 1 <= len(done) < len(KILL), done
+    check_files_readable(out)
+    partial = load_run(out)
+    assert len(list(partial.results())) == len(done) == len(partial.example_ids)
+    assert set(partial.tokens.example_id) == set(partial.example_ids)
+    mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "examples").glob("*.json")}
+
+    from pruneprobe.cli import main
+
+    assert main(args + ["--no-progress"]) == 0  # resume in-process
+    assert {n: (out / "examples" / n).stat().st_mtime_ns for n in mtimes} == mtimes
+    resumed = load_run(out)
+    assert resumed.manifest["status"] == "complete" and not list(out.rglob(".*.tmp"))
+    fresh = run_pruning(RunConfig(dataset="jsonl", data_path=str(data), pruner=str(model_dir), keep_ratio=0.5),
+                        tmp_path / "fresh", progress=False)
+    assert resumed.example_ids == [r["id"] for r in KILL]
+    assert_same_results(resumed, fresh)
