@@ -6,11 +6,14 @@ token whose removal costs a *pruner* LM the least likelihood, and records the wh
 
 __version__ = "0.1.0"
 
-from .data import Example, PromptFormat, PROMPT_FORMATS  # noqa: E402
+from .data import PROMPT_FORMATS, Example, PromptFormat, list_datasets, load_examples  # noqa: E402
 from .errors import PruneprobeError  # noqa: E402
 from .models import Pruner, list_models, load_pruner  # noqa: E402
 from .result import PruneResult  # noqa: E402
 from .greedy import greedy_prune  # noqa: E402
+from .baselines import list_methods, prune_baseline  # noqa: E402
+from .runs import Run, RunConfig, load_run, run_pruning  # noqa: E402
 
-__all__ = ["Example", "PromptFormat", "PROMPT_FORMATS", "PruneprobeError", "Pruner", "list_models",
-           "load_pruner", "PruneResult", "greedy_prune", "__version__"]
+__all__ = ["Example", "PromptFormat", "PROMPT_FORMATS", "list_datasets", "load_examples", "PruneprobeError",
+           "Pruner", "list_models", "load_pruner", "PruneResult", "greedy_prune", "list_methods",
+           "prune_baseline", "Run", "RunConfig", "load_run", "run_pruning", "__version__"]

@@ -1,4 +1,4 @@
-"""Command line: ``pruneprobe run | show | models | datasets``.
+"""Command line: ``pruneprobe run | demo | show | models | datasets``.
 
 Examples::
 
@@ -23,7 +23,7 @@ from .errors import PruneprobeError
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pruneprobe", description="Greedy pruning of LLM chains of thought "
                                      "(arXiv 2601.03066): which reasoning tokens does the model need?")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,show,models,datasets}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,demo,show,models,datasets}")
 
     run = sub.add_parser("run", help="prune a dataset into a resumable run directory")
     run.add_argument("--dataset", required=True, help="a registered dataset (see `pruneprobe datasets`)")
@@ -42,7 +42,15 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--classifier", default=None, help="token classifier for --method tokenskip")
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     run.add_argument("--out", required=True, help="run directory (created, or resumed when it exists)")
+    run.add_argument("--max-reasoning-tokens", type=int, default=None,
+                     help="select the first --n examples whose reasoning has at most this many pruner tokens")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+    demo = sub.add_parser("demo", help="prune a few short gsm_symbolic chains with the embedded pruner")
+    demo.add_argument("--out", default="runs/demo")
+    demo.add_argument("--n", type=int, default=3)
+    demo.add_argument("--pruner", default="smollm2-135m")
+    demo.add_argument("--max-reasoning-tokens", type=int, default=36)
 
     show = sub.add_parser("show", help="list a run's examples, or show one pruned chain")
     show.add_argument("run", help="run directory")
@@ -61,13 +69,33 @@ def cmd_run(args) -> int:
     config = RunConfig(dataset=args.dataset, pruner=args.pruner, n=args.n, split=args.split, seed=args.seed,
                        data_path=args.data_path, objective=args.objective, method=args.method,
                        keep_ratio=args.keep_ratio, scorer=args.scorer, strategy=args.strategy, dtype=args.dtype,
-                       classifier=args.classifier, device=args.device)
+                       classifier=args.classifier, device=args.device,
+                       max_reasoning_tokens=args.max_reasoning_tokens)
     run = run_pruning(config, args.out, progress=not args.no_progress)
     done, errors = len(run.files), run.errors
     print(f"{run.path}: {done}/{run.n_planned} examples done, {len(errors)} failed "
           f"(method={run.config.method}, objective={run.config.objective}, pruner={run.config.model_id})")
     for e in errors:
         print(f"  failed {e['example_id']}: {e['error']}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    """Greedy-prune a few short gsm_symbolic chains and print them at rho = 0.9 / 0.8 / 0.7."""
+    import time
+
+    from .runs import RunConfig, run_pruning
+
+    config = RunConfig(dataset="gsm_symbolic", pruner=args.pruner, n=args.n, seed=0,
+                       max_reasoning_tokens=args.max_reasoning_tokens)
+    start = time.perf_counter()
+    run = run_pruning(config, args.out, progress=True)
+    for result in run.results():
+        print()
+        result.show((0.9, 0.8, 0.7), file=sys.stdout)
+    print(f"\n{len(run.files)} examples pruned to the end in {time.perf_counter() - start:.0f} s "
+          f"(model {run.config.model_id}); run written to {run.path}")
+    print(f"next: pruneprobe show {run.path} --example {run.example_ids[0]} --keep 0.5")
     return 0
 
 
@@ -122,7 +150,7 @@ def cmd_datasets(args) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "show": cmd_show, "models": cmd_models, "datasets": cmd_datasets}
+COMMANDS = {"run": cmd_run, "demo": cmd_demo, "show": cmd_show, "models": cmd_models, "datasets": cmd_datasets}
 
 
 def main(argv: list[str] | None = None) -> int:

