@@ -1,0 +1,243 @@
+"""Functional categories: rule annotator, token alignment, LLM annotator (fake clients), agreement."""
+
+import doctest
+import json
+import re
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import pruneprobe.categories as C
+from pruneprobe import PruneprobeError, PruneResult
+from pruneprobe.categories import (CATEGORIES, AnnotationError, LLMAnnotator, agreement, annotate_words,
+                                   label_result, label_tokens, normalize_category)
+
+QUESTION = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+            "How many clips did Natalia sell altogether in April and May?")
+
+
+def cats(text, question=QUESTION):
+    return [(w.word, w.category) for w in annotate_words(text, question)]
+
+
+def test_module_doctests():
+    assert doctest.testmod(C).failed == 0
+
+
+def test_every_category_on_hand_written_sentences():
+    assert cats("Natalia sold 48/2 = 24 clips in May.") == [
+        ("Natalia", "EntName"), ("sold", "EntName"), ("48", "SymbMath"), ("/", "SymbMath"), ("2", "SymbMath"),
+        ("=", "SymbMath"), ("24", "SymbMath"), ("clips", "EntName"), ("in", "Grammar"), ("May", "EntName"),
+        (".", "Grammar")]
+    assert cats("She sold half as many clips in total.") == [
+        ("She", "CoRef"), ("sold", "EntName"), ("half", "VerbalMath"), ("as", "VerbalMath"),
+        ("many", "VerbalMath"), ("clips", "EntName"), ("in", "VerbalMath"), ("total", "VerbalMath"),
+        (".", "Grammar")]
+    assert cats("First, we need to find how many clips she sold altogether.") == [
+        ("First", "MetaDisc"), (",", "Grammar"), ("we", "MetaDisc"), ("need", "MetaDisc"), ("to", "MetaDisc"),
+        ("find", "MetaDisc"), ("how", "VerbalMath"), ("many", "VerbalMath"), ("clips", "EntName"),
+        ("she", "CoRef"), ("sold", "EntName"), ("altogether", "VerbalMath"), (".", "Grammar")]
+    assert cats("So the answer is 72.") == [("So", "MetaDisc"), ("the", "Grammar"), ("answer", "MetaDisc"),
+                                           ("is", "Grammar"), ("72", "SymbMath"), (".", "Grammar")]
+
+
+def test_rule_names_are_the_justification():
+    why = {w.word: w.justification for w in annotate_words("She sold half as many clips in May.", QUESTION)}
+    assert why["She"] == "coref-pronoun" and why["clips"] == "entity-question" and why["May"] == "entity-month"
+    assert why["half"] == "verbal-phrase 'half as many'" and why["."] == "grammar-punctuation"
+
+
+def test_symbolic_context_rules():
+    d = dict(cats("Let's compute (48 + 24) / 2 = 36 and 3 x 4 = 12, then x - 3 = 5.", ""))
+    assert all(d[t] == "SymbMath" for t in "( 48 + 24 ) / 2 = 36 3 x 4 12 -".split())
+    got = cats("It costs $5 per T-shirt, 20% more than 1,200 or 3.5 dollars. **Step 2:** done", "")
+    assert got[:3] == [("It", "CoRef"), ("costs", "EntName"), ("$", "SymbMath")]
+    assert ("T", "EntName") in got and ("-", "Grammar") in got  # a hyphen is not a minus
+    assert ("%", "SymbMath") in got and ("1,200", "SymbMath") in got and ("3.5", "SymbMath") in got
+    assert ("dollars", "EntName") in got and ("per", "VerbalMath") in got and ("than", "VerbalMath") in got
+    assert [c for w, c in got if w in "*:"] == ["Grammar"] * 5  # markdown and a label colon
+    assert ("Step", "MetaDisc") in got
+
+
+def test_coref_meta_grammar_and_fallback():
+    d = {w.word: (w.category, w.justification) for w in
+         annotate_words("We know that it is the former. Also, he and they left. Then Bob ate apples.", "")}
+    assert d["that"] == ("Grammar", "grammar-complementizer")
+    assert d["the"][0] == d["former"][0] == d["it"][0] == d["they"][0] == "CoRef"
+    assert d["Also"] == ("MetaDisc", "meta-sentence-initial")
+    assert d["and"] == ("Grammar", "grammar-function-word")  # not sentence-initial
+    assert d["left"][0] == "VerbalMath" and d["We"][0] == d["Then"][0] == "MetaDisc"
+    assert d["Bob"] == ("EntName", "entity-capitalised")
+    assert d["apples"] == d["ate"] == ("EntName", "entity-fallback")
+    assert cats("Add 5\nBut not 6", "")[2] == ("But", "MetaDisc")  # a line start opens a sentence
+    assert dict(cats("Wait. In May she may go.", ""))["may"] == "Grammar"
+
+
+def test_words_cover_every_non_space_character():
+    text = "Natalia's clips: 48/2=24;\n\n- Then (x+1)*2 = 10 \\frac{1}{2} — done!"
+    labels = annotate_words(text, QUESTION)
+    assert all(text[w.start:w.end] == w.word for w in labels)
+    covered = "".join(text[w.start:w.end] for w in labels)
+    assert covered == re.sub(r"\s", "", text)
+    assert {w.category for w in labels} <= set(CATEGORIES)
+    assert annotate_words("") == []
+
+
+def test_alignment_with_hand_cut_pieces():
+    tokens = [" In", " May", " she", " sold", " 48", "/", "2", " =", " 24", " clips", ".\n", "Then", " 1", "2",
+              "0", " in May", " ", "2.", "\n"]
+    text = "".join(tokens)
+    got = label_tokens(tokens, text, QUESTION)
+    assert got == ["Grammar", "EntName", "CoRef", "EntName", "SymbMath", "SymbMath", "SymbMath", "SymbMath",
+                   "SymbMath", "EntName", "Grammar", "MetaDisc", "SymbMath", "SymbMath", "SymbMath",
+                   "EntName",  # " in May": "May" holds 3 of its 5 non-space characters
+                   "Grammar",  # whitespace-only
+                   "SymbMath",  # "2." ties 1:1, SymbMath comes first
+                   "Grammar"]
+    with pytest.raises(PruneprobeError, match="join"):
+        label_tokens([" a", "b"], " ab ")
+
+
+def test_alignment_with_real_smollm2_pieces():
+    sys.path.insert(0, str(Path(__file__).parent))
+    from conftest import smol_tokenizer_dir
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(smol_tokenizer_dir())
+    text = " Natalia sold 48/2 = 24 clips in May.\nShe sold 120 clips altogether, so the answer is 1,200."
+    starts = [s for s, _ in tok(text, return_offsets_mapping=True, add_special_tokens=False)["offset_mapping"]]
+    pieces = [text[a:b] for a, b in zip([0] + starts[1:], starts[1:] + [len(text)])]
+    assert "".join(pieces) == text and len(pieces) > 20
+    got = dict(enumerate(label_tokens(pieces, text, QUESTION)))
+    for i, p in enumerate(pieces):
+        core = p.strip()
+        if core.isdigit() or core in ("/", "="):
+            assert got[i] == "SymbMath", (p, got[i])
+        if core in ("Natal", "ia", "clips", "May"):
+            assert got[i] == "EntName", (p, got[i])
+    commas = [got[i] for i, p in enumerate(pieces) if p == ","]
+    assert commas == ["Grammar", "SymbMath"]  # after "altogether" vs inside "1,200"
+    assert got[len(pieces) - 1] == "Grammar"  # the final "."
+
+
+def test_label_result_table():
+    tokens = [" She", " sold", " 4", "8", " clips", "."]
+    res = PruneResult("ex7", "greedy", "joint", list(range(6)), tokens, [5, 0], {},
+                      example={"question": QUESTION, "reasoning": "".join(tokens), "answer": "48"})
+    df = label_result(res)
+    assert list(df.columns) == ["example_id", "index", "token", "category", "justification"]
+    assert (df.example_id == "ex7").all() and df["index"].tolist() == list(range(6))
+    assert df.category.tolist() == ["CoRef", "EntName", "SymbMath", "SymbMath", "EntName", "Grammar"]
+    assert df.justification[3] == "symb-number ('48')"
+    assert label_result(res, annotator=C.RuleAnnotator()).equals(df)
+    assert label_result(res, annotator=lambda r, q: annotate_words(r, "")).category[1] == "EntName"
+    with pytest.raises(PruneprobeError, match="annotator"):
+        label_result(res, annotator=42)
+
+
+# --- LLM annotator with fake clients ----------------------------------------------------------------
+def good_reply(prompt, category_of=lambda w: "SymbMath" if re.search(r"\d", w) else "grammar", drop=None):
+    words = json.loads(re.search(r"in order:\n(\[.*?\])\n", prompt).group(1))
+    entries = [{"word": w, "category": category_of(w), "justification": "j"} for i, w in enumerate(words)
+               if i != drop]
+    return entries
+
+
+class Fake:
+    def __init__(self, *replies):
+        self.replies, self.prompts = list(replies), []
+
+    def __call__(self, prompt):
+        self.prompts.append(prompt)
+        r = self.replies.pop(0)
+        return r(prompt) if callable(r) else r
+
+
+def test_llm_retries_after_garbage_and_parses_fenced_json():
+    fenced = lambda p: "Here you go:\n```json\n" + json.dumps({"words": good_reply(p)}) + "\n```\nHope it helps!"
+    fake = Fake("I cannot do that {oops", fenced)
+    labels = LLMAnnotator(fake).annotate("She sold 48/2=24 clips.")
+    assert [(w.word, w.category) for w in labels] == [("She", "Grammar"), ("sold", "Grammar"),
+                                                     ("48/2=24", "SymbMath"), ("clips.", "Grammar")]
+    assert len(fake.prompts) == 2 and "previous reply was rejected" in fake.prompts[1]
+    assert fake.prompts[1].startswith(fake.prompts[0])
+    assert labels[2].start == 9 and labels[2].end == 16
+
+
+def test_llm_missing_word_unknown_category_and_failure_modes():
+    missing = lambda p: json.dumps({"words": good_reply(p, drop=1)})
+    unknown = lambda p: json.dumps({"words": good_reply(p, category_of=lambda w: "Banana")})
+    ok = lambda p: "Sure. " + json.dumps({"words": good_reply(p)}) + " Done."
+    fake = Fake(missing, unknown, ok)
+    assert len(LLMAnnotator(fake).annotate("So 2 + 2 = 4")) == 6
+    assert "expected 6 words, got 5" in fake.prompts[1] and "unknown category 'Banana'" in fake.prompts[2]
+
+    with pytest.raises(AnnotationError, match="no valid reply in 3 tries"):
+        LLMAnnotator(Fake(missing, missing, missing), max_retries=2).annotate("So 2 + 2 = 4")
+    with pytest.warns(UserWarning, match="rule annotator"):
+        labels = LLMAnnotator(Fake(missing, missing), max_retries=1, on_failure="rules").annotate("So 2 + 2")
+    assert [w.justification for w in labels][:2] == ["meta-word", "symb-number"]
+
+
+def test_llm_single_quotes_aliases_and_openai_client():
+    single = lambda p: str({"words": [{"word": "She", "category": "pronoun", "justification": "x"},
+                                      {"word": "left.", "category": "VERBAL math"}]})
+    assert [w.category for w in LLMAnnotator(Fake(single)).annotate("She left.")] == ["CoRef", "VerbalMath"]
+    assert [normalize_category(x) for x in ["symbmath", "Entity", "meta_disc", "CoReference", "GRAMMAR"]] == [
+        "SymbMath", "EntName", "MetaDisc", "CoRef", "Grammar"]
+
+    seen = []
+
+    def create(model, messages):
+        seen.append(model)
+        content = json.dumps({"words": good_reply(messages[0]["content"])})
+        return SimpleNamespace(choices=[SimpleNamespace(message=SimpleNamespace(content=content))])
+
+    client = SimpleNamespace(chat=SimpleNamespace(completions=SimpleNamespace(create=create)))
+    assert [w.category for w in LLMAnnotator(client, model="m1").annotate("x 7")] == ["Grammar", "SymbMath"]
+    assert seen == ["m1"] and LLMAnnotator(Fake()).annotate("  ") == []
+
+
+def test_llm_cache_hit_makes_no_call(tmp_path):
+    fake = Fake("garbage", lambda p: json.dumps({"words": good_reply(p)}))
+    first = LLMAnnotator(fake, cache_dir=tmp_path).annotate("She has 3 clips.", "q")
+    files = list(tmp_path.glob("*.json"))
+    assert len(files) == 1 and json.loads(files[0].read_text())["attempt"] == 2
+    again = Fake()  # would fail if called
+    assert LLMAnnotator(again, cache_dir=tmp_path).annotate("She has 3 clips.", "q") == first
+    assert again.prompts == []
+    assert not list(tmp_path.glob(".*tmp"))  # atomic write left no temp file
+    other = Fake(lambda p: json.dumps({"words": good_reply(p)}))
+    LLMAnnotator(other, model="another", cache_dir=tmp_path).annotate("She has 3 clips.", "q")
+    assert len(other.prompts) == 1 and len(list(tmp_path.glob("*.json"))) == 2  # key includes the model
+
+
+def test_llm_words_align_to_tokens():
+    fake = Fake(lambda p: json.dumps({"words": good_reply(
+        p, category_of=lambda w: "SymbMath" if re.search(r"\d", w) else "EntName")}))
+    tokens = [" Natal", "ia", " 48", "/", "2", "=", "2", "4", " clips", "."]
+    got = label_tokens(tokens, "".join(tokens), annotator=LLMAnnotator(fake))
+    assert got == ["EntName", "EntName"] + ["SymbMath"] * 6 + ["EntName", "Grammar"]
+
+
+# --- agreement --------------------------------------------------------------------------------------
+def test_agreement_identical_and_constructed():
+    same = ["SymbMath", "Grammar", "CoRef", "EntName", "MetaDisc", "VerbalMath"]
+    a = agreement(same, same)
+    assert a.cohen_kappa == 1 and a.accuracy == 1 and a.n == 6
+    assert np.array_equal(a.confusion.values, np.eye(6, dtype=int))
+    assert list(a.confusion.index) == list(a.confusion.columns) == list(CATEGORIES)
+    assert agreement(["Grammar"] * 3, ["grammar"] * 3).cohen_kappa == 1
+
+    # p_o = 3/4; marginals a: S 1/2, G 1/2; b: S 1/4, G 3/4; p_e = 1/8 + 3/8 = 1/2; kappa = (3/4-1/2)/(1/2)
+    b = agreement(["SymbMath", "SymbMath", "Grammar", "Grammar"], ["SymbMath", "Grammar", "Grammar", "Grammar"])
+    assert b.cohen_kappa == pytest.approx(0.5) and b.accuracy == 0.75 and b.n == 4
+    assert b.confusion.loc["SymbMath", "Grammar"] == 1 and b.confusion.loc["Grammar", "Grammar"] == 2
+    assert b.confusion.values.sum() == 4
+    with pytest.raises(PruneprobeError):
+        agreement(["Grammar"], [])
+    with pytest.raises(AnnotationError):
+        agreement(["Grammar"], ["Noise"])
