@@ -99,10 +99,11 @@ def timed(pruner, ex, **kw):
 
 
 def tau(a, b) -> float:
+    """Kendall tau between the two deletion orders, over the tokens a deleted in its first n steps."""
     n = min(a.n_steps, b.n_steps)
-    ra = np.argsort(np.argsort(a.deletion_order[:n]))
-    rb = [b.deletion_order.index(i) if i in b.deletion_order[:n] else n for i in a.deletion_order[:n]]
-    return float(kendalltau(ra, rb).statistic) if n > 1 else 1.0
+    later = b.deletion_order[:n]
+    rb = [later.index(i) if i in later else n for i in a.deletion_order[:n]]
+    return float(kendalltau(np.arange(n), rb).statistic) if n > 1 else 1.0
 
 
 def is_exact_tie(naive, fast) -> bool:
@@ -136,10 +137,10 @@ def pick_examples(args, pruner):
 
     chosen = [("gsm_symbolic", e) for e in take(load_examples("gsm_symbolic", n=200, seed=args.seed), args.n_symbolic)]
     if args.n_gsm8k:
-        if GSM8K.exists():
-            chosen += [("gsm8k", e) for e in take(load_examples("gsm8k", path=str(GSM8K), n=200), args.n_gsm8k)]
+        if Path(args.gsm8k).exists():
+            chosen += [("gsm8k", e) for e in take(load_examples("gsm8k", path=args.gsm8k, n=200), args.n_gsm8k)]
         else:
-            print(f"GSM8K skipped: {GSM8K} not found")
+            print(f"GSM8K skipped: {args.gsm8k} not found")
     return chosen
 
 
@@ -159,6 +160,7 @@ def main(argv=None):
     ap.add_argument("--refresh-every", type=int, default=10)
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--gsm8k", default=str(GSM8K), help="GSM8K test JSONL (default: ../shared/data/gsm8k)")
     args = ap.parse_args(argv)
     if args.quick:
         args.n_symbolic, args.n_gsm8k, args.min_tokens, args.max_tokens = 2, 0, 0, 40

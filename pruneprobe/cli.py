@@ -1,4 +1,4 @@
-"""Command line: ``pruneprobe run | demo | show | models | datasets``.
+"""Command line: ``pruneprobe run | demo | show | models | datasets | distill``.
 
 Examples::
 
@@ -23,7 +23,7 @@ from .errors import PruneprobeError
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pruneprobe", description="Greedy pruning of LLM chains of thought "
                                      "(arXiv 2601.03066): which reasoning tokens does the model need?")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,demo,show,models,datasets}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,demo,show,models,datasets,distill}")
 
     run = sub.add_parser("run", help="prune a dataset into a resumable run directory")
     run.add_argument("--dataset", required=True, help="a registered dataset (see `pruneprobe datasets`)")
@@ -60,6 +60,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="embedded pruners with descriptions and install commands")
     sub.add_parser("datasets", help="registered datasets")
+    from .distill import add_distill_parser
+
+    add_distill_parser(sub)
     return parser
 
 
@@ -151,6 +154,15 @@ def cmd_datasets(args) -> int:
 
 
 COMMANDS = {"run": cmd_run, "demo": cmd_demo, "show": cmd_show, "models": cmd_models, "datasets": cmd_datasets}
+
+
+def cmd_distill(args) -> int:
+    from .distill import run_distill_command
+
+    return run_distill_command(args)
+
+
+COMMANDS["distill"] = cmd_distill
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -125,10 +125,12 @@ class FastScorer:
         width = k - 1 + self.s
         out = torch.full((len(cands), width), float("nan"), device=self.device)
         first_suffix = k - 1  # index in a candidate's vector where the suffix starts
-        for row, j in enumerate(cands):
-            i = p + j
-            out[row, :j] = self.next_lp[p - 1 : i - 1]
-            out[row, j] = self.skip_lp[i - 1]
+        if cands:  # cached part: tokens before the cut, then the "skip" log-prob at the cut
+            cut = torch.tensor(cands, device=self.device)[:, None]
+            cols = torch.arange(width, device=self.device)[None, :]
+            before = self.next_lp[p - 1 : p - 1 + width].expand(len(cands), -1)
+            out = torch.where(cols < cut, before, out)
+            out.scatter_(1, cut, self.skip_lp[p - 1 + cut])
         # chunk candidates so each packed forward holds about batch_tokens tokens
         chunk: list[tuple[int, int]] = []
         size = 0
@@ -196,4 +198,6 @@ def make_scorer(model, scorer: str = "fast", batch_tokens: int | None = None, an
         logger.warning("model type %r is not known to take packed 4-D masks; using the naive scorer",
                        model.config.model_type)
         return NaiveScorer(model, batch_tokens=batch_tokens or 4096)
-    return FastScorer(model, batch_tokens=batch_tokens or 768, lm_head_everywhere=not answer_only)
+    if batch_tokens is None:  # CPU: small chunks keep the block-diagonal attention waste low
+        batch_tokens = 16384 if next(model.parameters()).device.type == "cuda" else 768
+    return FastScorer(model, batch_tokens=batch_tokens, lm_head_everywhere=not answer_only)
