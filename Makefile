@@ -31,5 +31,14 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(PY) benchmarks/greedy_speed.py --quick
 
+# Cached runs for the analyses (data/README.md): resumable, rerun to continue after a kill.
+RUN_ARGS := --dataset gsm_symbolic --n 120 --seed 0 --max-reasoning-tokens 64 --pruner smollm2-135m --dtype bfloat16
+runs: $(STAMP)
+	$(PY) -m pruneprobe.cli run $(RUN_ARGS) --method greedy --objective joint --out data/runs/smollm2-greedy-joint
+	$(PY) -m pruneprobe.cli run $(RUN_ARGS) --method greedy --objective answer --out data/runs/smollm2-greedy-answer
+	for m in surprisal h2o uniform random; do \
+	  $(PY) -m pruneprobe.cli run $(RUN_ARGS) --method $$m --objective joint --out data/runs/smollm2-$$m-joint || exit 1; \
+	done
+
 clean:
 	rm -rf $(VENV) runs/demo

@@ -62,6 +62,15 @@ def tiny_pruner(arch: str = "llama", chat: bool | None = None, seed: int = 0, **
     return Pruner.from_model(tiny_model(arch, seed=seed, **kw), _tokenizer(chat), name=f"tiny-{arch}")
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny models on a shared 2-core CPU run far faster single-threaded (no spinning threads)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(params=ARCHS)
 def arch(request):
     return request.param

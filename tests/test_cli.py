@@ -12,7 +12,9 @@ import pytest
 
 from pruneprobe.cli import main
 from pruneprobe.runs import load_run
-from test_runs import SHORT, make_model_dir, one_thread, write_jsonl  # noqa: F401 (fixture)
+from test_runs import SHORT, make_model_dir, write_jsonl
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -83,8 +83,10 @@ def test_load_rejects_garbage(tmp_path):
 
 
 def test_invalid_order_rejected():
-    with pytest.raises(PruneprobeError, match="distinct"):
-        make_result(order=[1, 1])
+    traces = {"joint_logprob": [0.0, 0.0, 0.0]}
+    for order in ([1, 1], [0, 7]):
+        with pytest.raises(PruneprobeError, match="distinct"):
+            PruneResult("ex", "greedy", "joint", [5, 6], [" a", " b"], order, traces)
 
 
 def test_show_mentions_each_ratio():

@@ -14,13 +14,7 @@ from pruneprobe.sufficiency import (answer_from_continuation, bootstrap_ci, eval
                                     sufficiency_prompt)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny matmuls on a shared 2-core CPU run much faster single-threaded."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -131,15 +131,6 @@ def test_prompt_longer_than_context_is_reported(tokenizer):
         generate_chains(teacher, [problem("long", "q " * 50, "1")], max_new_tokens=16, progress=False)
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny matmuls on a shared 2-core CPU are ~50x faster single-threaded (no spin contention)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def test_tiny_llama_generation_smoke(tokenizer, one_thread):
     from transformers import LlamaConfig, LlamaForCausalLM
 
