@@ -144,6 +144,21 @@ def pick_examples(args, pruner):
     return chosen
 
 
+def long_chain_memory(pruner, examples, n_tokens: int = 300, steps: int = 2) -> tuple[int, float, float]:
+    """Peak memory of the fast scorer on a chain of ``n_tokens`` reasoning tokens (a few steps)."""
+    from pruneprobe import Example
+
+    text, base = "", examples[0]
+    for ex in examples * 20:
+        text += ex.reasoning + "\n"
+        if encode_example(pruner, Example(base.question, text, base.answer)).n_reasoning >= n_tokens:
+            break
+    ids = pruner.tokenizer(text, add_special_tokens=False)["input_ids"]
+    chain = Example(base.question, pruner.tokenizer.decode(ids[:n_tokens]), base.answer, id="long")
+    result, seconds, peak = timed(pruner, chain, max_steps=steps)
+    return result.n_tokens, peak, seconds / steps
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 short gsm_symbolic chains")
@@ -159,10 +174,12 @@ def main(argv=None):
     ap.add_argument("--shortlist", type=int, default=8)
     ap.add_argument("--refresh-every", type=int, default=10)
     ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--long-chain", type=int, default=300, help="peak-memory probe on a chain this long (0: off)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--gsm8k", default=str(GSM8K), help="GSM8K test JSONL (default: ../shared/data/gsm8k)")
     args = ap.parse_args(argv)
     if args.quick:
+        args.long_chain = 0
         args.n_symbolic, args.n_gsm8k, args.min_tokens, args.max_tokens = 2, 0, 0, 40
         args.max_steps = args.max_steps or 8
 
@@ -228,6 +245,9 @@ def main(argv=None):
     print(f"# medians: speedup {med('speedup'):.2f}x  efficiency {med('eff'):.2f}  peak {max(r['peak'] for r in rows):.2f} GiB  "
           f"shortlist speedup vs {'naive' if not args.skip_naive else 'fast'} {med('short_x'):.2f}x  "
           f"IoU@0.7 {med('iou0.7'):.3f}  gap@0.7 {med('gap0.7'):.3f} nats")
+    if args.long_chain:
+        n, peak, per_step = long_chain_memory(pruner, [e for _, e in examples], args.long_chain)
+        print(f"# long chain: {n} reasoning tokens, fast scorer peak memory {peak:.2f} GiB, {per_step:.1f} s per step")
     ties = sum(r.get("tie", False) for r in rows)
     if ties:
         print(f"# {ties} example(s) differ from naive only at an exact tie of naive scores")
