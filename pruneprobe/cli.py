@@ -60,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="embedded pruners with descriptions and install commands")
     sub.add_parser("datasets", help="registered datasets")
-    from .distill import add_distill_parser
+    from .distill_cli import add_distill_parser
 
     add_distill_parser(sub)
     return parser
@@ -157,7 +157,7 @@ COMMANDS = {"run": cmd_run, "demo": cmd_demo, "show": cmd_show, "models": cmd_mo
 
 
 def cmd_distill(args) -> int:
-    from .distill import run_distill_command
+    from .distill_cli import run_distill_command
 
     return run_distill_command(args)
 

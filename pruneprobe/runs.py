@@ -26,7 +26,8 @@ Gotchas:
 - Finished examples are skipped on resume; failed ones are retried. A directory made with another
   configuration is refused, naming the differing fields (``device`` is not compared).
 - Each table records, in its parquet metadata, a fingerprint of the example files it was built
-  from; ``load_run`` rebuilds stale or missing tables, so a killed run is still loadable.
+  from (names, sizes, contents; not mtimes); ``load_run`` rebuilds stale or missing tables, so a
+  killed run is still loadable. Loading and tables live in ``runtables.py``.
 """
 
 from __future__ import annotations
@@ -37,23 +38,19 @@ import os
 import re
 import sys
 import time
-from dataclasses import asdict, dataclass, fields
 from contextlib import contextmanager
-from functools import cached_property
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Iterator
-
-import pandas as pd
 
 from .errors import PruneprobeError
 from .result import PruneResult, atomic_write_text
+# the reading side (re-exported: ``from pruneprobe.runs import load_run`` keeps working)
+from .runtables import TABLES, Run, _read_manifest, build_tables, load_run, read_errors  # noqa: F401
 
 METHODS = ("greedy", "surprisal", "h2o", "uniform", "random", "tokenskip")
-TABLES = ("tokens", "steps", "candidates")
 RECORDED = ("model_id", "weights_hash", "tokenizer", "template", "model_dtype", "pruneprobe_version")
 NOT_COMPARED = ("device",)
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_META_KEY = b"pruneprobe"
 
 
 @dataclass
@@ -370,188 +367,8 @@ def _now() -> str:
 
 
 # -- errors file -----------------------------------------------------------------------------------
-def read_errors(run_dir) -> list[dict]:
-    """The failures recorded in ``errors.jsonl`` (empty when none)."""
-    path = Path(run_dir) / "errors.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
 def _write_errors(out: Path, errors: dict) -> None:
     atomic_write_text(out / "errors.jsonl", "".join(json.dumps(e) + "\n" for e in errors.values()))
-
-
-# -- tables ----------------------------------------------------------------------------------------
-def _result_files(run_dir: Path, manifest: dict) -> list[Path]:
-    """Finished example files: in the manifest's order, then any others by name."""
-    present = {p.name: p for p in (run_dir / "examples").glob("*.json") if not p.name.startswith(".")}
-    ordered = [Path(e["file"]).name for e in manifest.get("examples", [])]
-    names = [n for n in ordered if n in present] + sorted(set(present) - set(ordered))
-    return [present[n] for n in names]
-
-
-def _fingerprint(files: list[Path]) -> str:
-    h = hashlib.sha256()
-    for p in files:
-        st = p.stat()
-        h.update(f"{p.name}\0{st.st_mtime_ns}\0{st.st_size}\n".encode())
-    return h.hexdigest()[:20]
-
-
-def _empty_tables() -> dict[str, pd.DataFrame]:
-    probe = PruneResult("", "", "", [], [], [], {})
-    return {kind: probe.to_dataframe(kind).iloc[:0] for kind in TABLES}
-
-
-def build_tables(run_dir, write: bool = True) -> dict[str, pd.DataFrame]:
-    """Tables ``tokens``/``steps``/``candidates`` of every finished example; written atomically
-    as ``<name>.parquet`` when ``write`` (best effort: a read-only directory is fine)."""
-    run_dir = Path(run_dir)
-    files = _result_files(run_dir, _read_manifest(run_dir))
-    fp = _fingerprint(files)
-    parts: dict[str, list[pd.DataFrame]] = {kind: [] for kind in TABLES}
-    for p in files:
-        result = PruneResult.load(p)
-        for kind in TABLES:
-            parts[kind].append(result.to_dataframe(kind))
-    empty = _empty_tables()
-    tables = {kind: pd.concat(parts[kind], ignore_index=True) if parts[kind] else empty[kind] for kind in TABLES}
-    if write:
-        try:
-            for kind, df in tables.items():
-                _write_parquet(run_dir / f"{kind}.parquet", df, {"fingerprint": fp, "n_examples": len(files)})
-        except OSError:
-            pass
-    return tables
-
-
-def _write_parquet(path: Path, df: pd.DataFrame, meta: dict) -> None:
-    import tempfile
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    table = table.replace_schema_metadata({**(table.schema.metadata or {}), _META_KEY: json.dumps(meta).encode()})
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pq.write_table(table, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _read_fresh_parquet(path: Path, fp: str) -> pd.DataFrame | None:
-    """The table at ``path`` if it was built from the current example files, else None."""
-    import pyarrow.parquet as pq
-
-    try:
-        meta = json.loads((pq.read_schema(path).metadata or {}).get(_META_KEY, b"{}"))
-        if meta.get("fingerprint") != fp:
-            return None
-        return pq.read_table(path).to_pandas()
-    except (OSError, ValueError):
-        return None
-
-
-# -- loading ---------------------------------------------------------------------------------------
-def _read_manifest(run_dir: Path) -> dict:
-    path = Path(run_dir) / "manifest.json"
-    if not path.exists():
-        raise PruneprobeError(f"{run_dir} is not a pruneprobe run directory (no manifest.json)")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise PruneprobeError(f"{path}: not valid JSON ({exc.msg})") from None
-    if not isinstance(manifest, dict) or "config" not in manifest:
-        raise PruneprobeError(f"{path}: not a pruneprobe run manifest (no config)")
-    return manifest
-
-
-@dataclass(repr=False)
-class Run:
-    """A run directory: its manifest, per-example results and tidy tables (loaded on first use).
-
-    >>> run = load_run("runs/gsm-smol")                     # doctest: +SKIP
-    >>> run.steps.query("step == 0").joint_ppl.describe()   # doctest: +SKIP
-    """
-
-    path: Path
-    manifest: dict
-
-    def __repr__(self) -> str:
-        return (f"Run({str(self.path)!r}, method={self.config.method!r}, objective={self.config.objective!r}, "
-                f"{len(self.example_ids)}/{self.n_planned} examples done, {len(self.errors)} errors)")
-
-    @property
-    def config(self) -> RunConfig:
-        return RunConfig.from_dict(self.manifest["config"])
-
-    @property
-    def n_planned(self) -> int:
-        return len(self.manifest.get("examples", []))
-
-    @property
-    def errors(self) -> list[dict]:
-        return read_errors(self.path)
-
-    @property
-    def files(self) -> list[Path]:
-        return _result_files(self.path, self.manifest)
-
-    @property
-    def example_ids(self) -> list[str]:
-        """Ids of the finished examples, in dataset order."""
-        by_file = {Path(e["file"]).name: e["id"] for e in self.manifest.get("examples", [])}
-        return [by_file.get(p.name) or PruneResult.load(p).example_id for p in self.files]
-
-    def results(self) -> Iterator[PruneResult]:
-        """Every finished example's ``PruneResult``, loaded one at a time."""
-        for p in self.files:
-            yield PruneResult.load(p)
-
-    def result(self, example_id: str) -> PruneResult:
-        """One example's result; a clear error when it failed or is not done yet."""
-        entry = next((e for e in self.manifest.get("examples", []) if e["id"] == str(example_id)), None)
-        path = self.path / (entry["file"] if entry else f"examples/{safe_id(example_id)}.json")
-        if path.exists():
-            return PruneResult.load(path)
-        failed = next((e for e in self.errors if e["example_id"] == str(example_id)), None)
-        if failed:
-            raise PruneprobeError(f"example {example_id!r} failed in this run: {failed['error']}")
-        if entry:
-            raise PruneprobeError(f"example {example_id!r} is not done yet; rerun the run to resume it")
-        some = ", ".join(self.example_ids[:3])
-        raise PruneprobeError(f"no example {example_id!r} in run {self.path} (e.g. {some or 'none done'})")
-
-    @cached_property
-    def tables(self) -> dict[str, pd.DataFrame]:
-        """All three tables, from the parquet files when up to date, else rebuilt from the JSONs."""
-        fp = _fingerprint(self.files)
-        fresh = {kind: _read_fresh_parquet(self.path / f"{kind}.parquet", fp) for kind in TABLES}
-        if all(df is not None for df in fresh.values()):
-            return fresh
-        return build_tables(self.path, write=os.access(self.path, os.W_OK))
-
-    tokens = property(lambda self: self.tables["tokens"], doc="One row per reasoning token of every example.")
-    steps = property(lambda self: self.tables["steps"], doc="One row per step (0 = before any deletion).")
-    candidates = property(lambda self: self.tables["candidates"], doc="One row per scored (step, candidate).")
-
-
-def load_run(path) -> Run:
-    """Open a run directory (finished, killed or still running).
-
-    >>> load_run("runs/gsm-smol").tokens.columns[:4].tolist()  # doctest: +SKIP
-    ['example_id', 'method', 'objective', 'index']
-    """
-    path = Path(path)
-    return Run(path, _read_manifest(path))
 
 
 __all__ = ["RunConfig", "Run", "run_pruning", "load_run", "build_tables", "read_errors", "safe_id",

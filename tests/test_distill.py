@@ -204,7 +204,7 @@ def test_configs():
 
 # -- command line ---------------------------------------------------------------------------------------------
 def test_distill_command(tmp_path, monkeypatch, chains):
-    import pruneprobe.distill as distill
+    import pruneprobe.distill_cli as distill  # the command and its _load_results live there
 
     student = tiny_pruner("llama")
     model_dir = tmp_path / "student"

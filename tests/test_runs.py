@@ -73,7 +73,7 @@ def done_run(tmp_path_factory, model_dir, short_data) -> Path:
 
 
 def copy_run(src: Path, dst: Path) -> Path:
-    shutil.copytree(src, dst)  # copy2 keeps mtimes, so the tables stay fresh
+    shutil.copytree(src, dst)  # the tables stay fresh: their fingerprint hashes contents, not mtimes
     return dst
 
 
@@ -202,17 +202,37 @@ def test_refuses_non_run_directory_and_a_locked_run(model_dir, short_data, tmp_p
 
 
 def test_load_run_uses_fresh_tables_and_rebuilds_stale_ones(done_run, tmp_path, monkeypatch):
-    import pruneprobe.runs as runs
+    import pruneprobe.runtables as runtables
 
     out = copy_run(done_run, tmp_path / "run")
     with monkeypatch.context() as m:
-        m.setattr(runs, "build_tables", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rebuilt")))
+        m.setattr(runtables, "build_tables", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rebuilt")))
         assert len(load_run(out).tokens) > 0  # read from parquet, not rebuilt
     (out / "examples" / "a.json").unlink()  # tables now stale
     (out / "examples" / ".a.json.123.tmp").write_text('{"half')  # a temp file left by a kill
     run = load_run(out)
     assert set(run.tokens.example_id) == {"b/2"} and run.example_ids == ["b/2"]
     assert load_run(out).tables["tokens"].equals(run.tokens)  # the rebuilt tables were written
+
+
+def test_table_freshness_follows_file_contents_not_mtimes(done_run, tmp_path, monkeypatch):
+    """A fresh clone gives every file a new mtime: committed tables must stay fresh; an edit must not."""
+    import pruneprobe.runtables as runtables
+
+    out = tmp_path / "run"
+    shutil.copytree(done_run, out, copy_function=shutil.copyfile)  # new mtimes, like a clone
+    for p in (out / "examples").glob("*.json"):
+        os.utime(p, ns=(p.stat().st_atime_ns, p.stat().st_mtime_ns + 10**12))
+    with monkeypatch.context() as m:
+        m.setattr(runtables, "build_tables", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rebuilt")))
+        assert len(load_run(out).tokens) > 0  # read from parquet, not rebuilt
+    edited = out / "examples" / "a.json"
+    data = json.loads(edited.read_text())
+    data["example_id"] = "edited"
+    st = edited.stat()
+    edited.write_text(json.dumps(data))
+    os.utime(edited, ns=(st.st_atime_ns, st.st_mtime_ns))  # same mtime, new content
+    assert "edited" in set(load_run(out).tokens.example_id)  # stale: rebuilt from the JSONs
 
 
 def test_dispatch_to_baselines_and_tokenskip(model_dir, short_data, tmp_path, monkeypatch):

@@ -1,0 +1,162 @@
+"""Distillation configurations and the ``pruneprobe distill`` command (the library is ``distill.py``).
+
+``DistillConfig`` records a whole experiment; ``CPU_CONFIG`` is the one measured here on CPU,
+``PAPER_GPU_CONFIG`` the paper-scale one (not run here). ``add_distill_parser`` and
+``run_distill_command`` wire ``distill`` into the command line: one student per ``--run`` at
+``--keep``, evaluated on held-out problems. This module imports no torch until the command runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import PruneprobeError
+from .result import atomic_write_text
+
+
+# -- configurations -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DistillConfig:
+    """A whole distillation experiment: chains, pruner, students, training and evaluation settings."""
+
+    name: str
+    teacher: str  # "gold": the dataset's own worked chains
+    pruner: str
+    students: tuple[str, ...]
+    train_data: str
+    eval_data: tuple[str, ...]
+    n_train: int | None
+    n_eval: int | None
+    keep_ratios: tuple[float, ...] = (0.9, 0.8, 0.7)
+    methods: tuple[str, ...] = ("greedy", "surprisal", "h2o", "uniform", "tokenskip")
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.0
+    lr: float = 2e-4
+    epochs: int = 1
+    batch_size: int = 4
+    max_seq_len: int = 1024
+    max_new_tokens: int = 256
+    tolerance: float = 0.005
+    dtype: str = "float32"
+    gradient_checkpointing: bool = False
+    est_minutes_per_student: float | None = None
+    notes: str = ""
+
+
+CPU_CONFIG = DistillConfig(
+    name="cpu-smollm2", teacher="gold", pruner="smollm2-135m", students=("smollm2-135m",),
+    train_data="gsm_symbolic seed 0", eval_data=("gsm_symbolic held-out (heldout_gsm_symbolic)", "gsm8k test"),
+    n_train=300, n_eval=100, methods=("greedy", "surprisal", "uniform", "random"),
+    est_minutes_per_student=35.0,
+    notes="Measured on 2 shared CPU cores (fp32, torch 2 threads): a LoRA step of batch 4 (~200-token "
+          "sequences) takes ~19 s, so 75 steps ~24 min; greedy evaluation ~0.15 s per token for a batch of 8, "
+          "so 100 problems at 256 new tokens ~9 min. Pruning the chains is separate. gsm_symbolic chains are "
+          "~90 student tokens: only about half the examples can get within 0.005 of rho (the mean does).")
+
+
+PAPER_GPU_CONFIG = DistillConfig(
+    name="paper-gpu", teacher="Qwen/Qwen2.5-7B-Instruct", pruner="Qwen/Qwen2.5-7B-Instruct",
+    students=("meta-llama/Llama-2-7b-hf", "mistralai/Mistral-7B-v0.1"), train_data="gsm8k train (teacher "
+    "chains by rejection sampling: temperature 0.7, up to 10 samples, first correct kept)",
+    eval_data=("gsm8k test",), n_train=None, n_eval=1319, lr=1e-4, epochs=3, batch_size=16, max_seq_len=2048,
+    dtype="bfloat16", gradient_checkpointing=True, est_minutes_per_student=90.0,
+    notes="A configuration, not run here. Teacher/pruner, students, datasets and rho follow the paper; "
+          "LoRA rank/alpha, lr, epochs and batch size are NOT given in the sources at hand: TokenSkip-style "
+          "LoRA SFT defaults, to be checked against the paper's appendix. MATH and MMLU-Pro: same with "
+          "their prompt formats.")
+
+
+# -- command line ---------------------------------------------------------------------------------------
+def add_distill_parser(subparsers):
+    """Add ``distill`` to an argparse subparsers object; the handler is :func:`run_distill_command`."""
+    p = subparsers.add_parser("distill", help="LoRA-tune a student on pruned chains and evaluate it",
+                              description="pruneprobe distill --run runs/X --keep 0.7 --student smollm2-135m "
+                              "--out students/X (rerun the same line to resume)")
+    p.add_argument("--run", action="append", required=True, help="run directory; repeat for one student per run")
+    p.add_argument("--keep", type=float, required=True, help="keep ratio rho, matched in student tokens")
+    p.add_argument("--student", default="smollm2-135m", help="embedded name, local directory or hub id")
+    p.add_argument("--out", required=True, help="output directory (resumed when it exists)")
+    p.add_argument("--max-steps", type=int, default=None, help="training steps (default: --epochs passes)")
+    p.add_argument("--epochs", type=int, default=CPU_CONFIG.epochs)
+    p.add_argument("--batch-size", type=int, default=CPU_CONFIG.batch_size)
+    p.add_argument("--lr", type=float, default=CPU_CONFIG.lr)
+    p.add_argument("--lora-r", type=int, default=CPU_CONFIG.lora_r)
+    p.add_argument("--lora-alpha", type=int, default=CPU_CONFIG.lora_alpha)
+    p.add_argument("--save-every", type=int, default=50)
+    p.add_argument("--tolerance", type=float, default=CPU_CONFIG.tolerance)
+    p.add_argument("--eval-n", type=int, default=100, help="held-out problems to evaluate on (0: skip)")
+    p.add_argument("--eval-dataset", default=None, help="default: held-out gsm_symbolic for gsm_symbolic runs")
+    p.add_argument("--eval-path", default=None, help="data file for --eval-dataset (e.g. GSM8K test.jsonl)")
+    p.add_argument("--max-new-tokens", type=int, default=CPU_CONFIG.max_new_tokens)
+    p.add_argument("--zero-shot", action="store_true", help="also evaluate the student without an adapter")
+    p.add_argument("--device", default=None)
+    p.add_argument("--dtype", default=None)
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def _load_results(path) -> tuple[list, object]:
+    from .runs import load_run
+
+    run = load_run(path)
+    return list(run.results()), run.config
+
+
+def _eval_problems(args, configs: list, train_questions: list[str]) -> list:
+    from .datasets import load_examples
+    from .distill import check_disjoint, heldout_gsm_symbolic
+
+    name = args.eval_dataset or ("gsm_symbolic" if all(c.dataset == "gsm_symbolic" for c in configs) else None)
+    if name is None:
+        raise PruneprobeError("pass --eval-dataset (and --eval-path), e.g. --eval-dataset gsm8k --eval-path test.jsonl")
+    if name == "gsm_symbolic":
+        seed = configs[0].seed
+        return heldout_gsm_symbolic(args.eval_n, seed, max(c.n or 500 for c in configs), train_questions)
+    problems = load_examples(name, n=args.eval_n, path=args.eval_path)
+    check_disjoint(train_questions, problems)
+    return problems
+
+
+def run_distill_command(args) -> int:
+    """Train one student per ``--run`` at ``--keep``, evaluate on held-out problems, write CSVs."""
+    import pandas as pd
+
+    from .distill import build_sft_data, describe_sft_data, evaluate_student, train_student
+    from .models import load_pruner
+
+    out = Path(args.out)
+    progress = not args.no_progress
+    runs = [(path, *_load_results(path)) for path in args.run]
+    train_q = [r.example.get("question", "") for _, rs, _ in runs for r in rs]
+    problems = _eval_problems(args, [c for _, _, c in runs], train_q) if args.eval_n else []
+    tables = []
+    if args.zero_shot and problems:
+        base = load_pruner(args.student, device=args.device, dtype=args.dtype)
+        tables.append(evaluate_student(base, problems, args.max_new_tokens, label="zero-shot", progress=progress))
+    for i, (path, results, _) in enumerate(runs):
+        if not results:
+            raise PruneprobeError(f"run {path} has no finished examples")
+        student = load_pruner(args.student, device=args.device, dtype=args.dtype)
+        data = build_sft_data(results, args.keep, student.tokenizer, args.tolerance)
+        method = results[0].method
+        target = out if len(runs) == 1 else out / f"{i}-{method}"
+        print(describe_sft_data(data).to_string(index=False))
+        trained = train_student(student, data, target, lora_r=args.lora_r, lora_alpha=args.lora_alpha, lr=args.lr,
+                                epochs=args.epochs, batch_size=args.batch_size, max_steps=args.max_steps,
+                                save_every=args.save_every, progress=progress)
+        atomic_write_text(target / "sft_data.jsonl", "".join(json.dumps(d.to_dict()) + "\n" for d in data))
+        print(f"{target}: {trained.step}/{trained.total_steps} steps, adapter in {trained.adapter_dir}")
+        if problems:
+            tables.append(evaluate_student(trained.student, problems, args.max_new_tokens,
+                                           label=f"{method}@{args.keep}", progress=progress))
+    if tables:
+        summary = pd.concat(tables, ignore_index=True)
+        atomic_write_text(out / "eval.csv", summary.to_csv(index=False))
+        print(summary.to_string(index=False))
+    return 0
+
+
+__all__ = ["DistillConfig", "CPU_CONFIG", "PAPER_GPU_CONFIG", "add_distill_parser", "run_distill_command"]
