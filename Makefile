@@ -42,3 +42,12 @@ runs: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs/demo
+
+.PHONY: features
+# Cached attention features and rule labels of the runs (data/features, data/labels), for the notebooks.
+features: $(STAMP)
+	$(PY) -m pruneprobe.features --data data
+
+# Re-execute every notebook (notebooks/NN_*.py, paired .ipynb kept output-free); writes figures/.
+figures: $(STAMP)
+	$(PY) notebooks/execute.py

@@ -1,0 +1,80 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 03 — Rank dynamics: rankings are re-evaluated as the context contracts
+#
+# Exact greedy scores every remaining token at every step (the candidate-score matrix). How well
+# does a ranking computed k steps earlier predict the token deleted now?
+# - **dynamic**: the scores of step t − k;
+# - **frozen**: the step-1 scores (before any deletion);
+# - **random**: a random ranking drawn once per example.
+#
+# Hit rate = share of steps whose deleted token is in the ranking's top 1 / top 5 among the tokens
+# still present; chance = E[min(m, n_alive) / n_alive]. Then the Spearman correlation between the
+# step-t and step-(t − k) score vectors against k. Greedy runs only (the baselines have no
+# candidate-score matrix); 95% CIs bootstrap over examples.
+
+# %%
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from pruneprobe import viz
+from pruneprobe.analysis import rank_correlation_by_lag, rank_dynamics
+from pruneprobe.runs import load_run
+
+ROOT = Path.cwd() if (Path.cwd() / "data").is_dir() else Path.cwd().parent
+FIG = ROOT / "figures"
+viz.set_style()
+
+RUNS = {"greedy joint": "smollm2-greedy-joint", "greedy answer": "smollm2-greedy-answer"}
+results = {name: list(load_run(ROOT / "data/runs" / d).results())
+           for name, d in RUNS.items() if (ROOT / "data/runs" / d).is_dir()}
+for name, rs in results.items():
+    print(f"{name:14s} {len(rs):4d} examples, {sum(r.n_steps for r in rs)} steps")
+LAGS = (1, 2, 4, 8, 16)
+
+# %%
+dyn = rank_dynamics(results, lags=LAGS, top=(1, 5), n_boot=1000, seed=0)
+dyn.head()
+
+# %%
+for top in (1, 5):
+    fig = viz.plot_hit_rates(dyn, top=top)
+    viz.save_figure(fig, f"03_hit_rate_top{top}", FIG)
+    plt.show()
+
+# %% [markdown]
+# Headline: top-1 hit rate by lag (95% CI).
+
+# %%
+t1 = dyn[dyn.top == 1].copy()
+t1["cell"] = t1.apply(lambda r: f"{r.hit_rate:.3f} [{r.ci_lo:.3f}, {r.ci_hi:.3f}]", axis=1)
+for run, g in t1.groupby("run", sort=False):
+    tab = g.pivot(index="lag", columns="kind", values="cell")[["dynamic", "frozen", "random"]]
+    tab["chance"] = g.groupby("lag")["chance"].first().map("{:.3f}".format)
+    print(f"{run} (n examples = {len(results[run])})")
+    print(tab.to_string(), "\n")
+
+# %% [markdown]
+# ## Rank correlation against lag
+
+# %%
+corr = rank_correlation_by_lag(results, lags=LAGS, n_boot=1000, seed=0)
+print(corr.to_string(index=False))
+fig = viz.plot_rank_correlation(corr)
+viz.save_figure(fig, "03_rank_correlation", FIG)
+plt.show()
