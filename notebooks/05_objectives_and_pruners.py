@@ -1,0 +1,116 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 — Objectives and pruners compared
+#
+# On the examples every compared run shares (`pruneprobe.analysis.compare_runs`):
+# - **joint vs answer objective** (both greedy): kept-set IoU at rho = 0.9 / 0.8 / 0.7 and Kendall
+#   tau between the pruning ranks;
+# - **greedy vs each baseline** (surprisal, H2O, uniform, random): the same agreement metrics;
+# - the joint log-likelihood each run reaches at rho = 0.9 / 0.8 / 0.7 (from its traces).
+#
+# 95% CIs bootstrap over examples. The greedy runs are partial (whatever is cached), so every
+# comparison uses only the shared examples.
+
+# %%
+import warnings
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from pruneprobe import viz
+from pruneprobe.analysis import compare_runs
+from pruneprobe.runs import load_run
+
+ROOT = Path.cwd() if (Path.cwd() / "data").is_dir() else Path.cwd().parent
+FIG = ROOT / "figures"
+viz.set_style()
+RHOS = (0.9, 0.8, 0.7)
+
+RUNS = {"greedy joint": "smollm2-greedy-joint", "greedy answer": "smollm2-greedy-answer",
+        "surprisal": "smollm2-surprisal-joint", "h2o": "smollm2-h2o-joint",
+        "uniform": "smollm2-uniform-joint", "random": "smollm2-random-joint"}
+results = {name: list(load_run(ROOT / "data/runs" / d).results())
+           for name, d in RUNS.items() if (ROOT / "data/runs" / d).is_dir()}
+for name, rs in results.items():
+    print(f"{name:14s} {len(rs):4d} examples")
+
+# %% [markdown]
+# ## Joint vs answer objective
+
+# %%
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    obj = compare_runs({k: results[k] for k in ("greedy joint", "greedy answer")}, keep_ratios=RHOS,
+                       reference="greedy joint")
+print(obj.round(3).to_string(index=False))
+fig = viz.plot_compare(obj, "kept_iou", reference="greedy joint")
+viz.save_figure(fig, "05_objective_kept_iou", FIG)
+plt.show()
+
+# %% [markdown]
+# ## Greedy (joint) vs the baselines
+
+# %%
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    base = compare_runs({k: v for k, v in results.items() if k != "greedy answer"}, keep_ratios=RHOS,
+                        reference="greedy joint")
+print("shared examples:", int(base.n_examples.max()))
+iou = base[base.metric == "kept_iou"].pivot(index="keep_ratio", columns="run", values="mean")
+tau = base[base.metric == "kendall_tau"].set_index("run")[["mean", "ci_lo", "ci_hi"]]
+print("kept-set IoU with greedy joint:\n", iou.round(3).to_string())
+print("Kendall tau of the pruning ranks with greedy joint:\n", tau.round(3).to_string())
+
+# %%
+for metric in ("kept_iou", "kendall_tau"):
+    fig = viz.plot_compare(base, metric, reference="greedy joint")
+    viz.save_figure(fig, f"05_baselines_{metric}", FIG)
+    plt.show()
+
+# %% [markdown]
+# ## Joint log-likelihood reached at each keep ratio (higher is better)
+
+# %%
+ll = base[base.metric == "joint_logprob"]
+print(ll.pivot(index="keep_ratio", columns="run", values="mean").round(3).to_string())
+fig = viz.plot_compare(ll.assign(reference=None), "joint_logprob")
+viz.save_figure(fig, "05_joint_logprob", FIG)
+plt.show()
+
+# %% [markdown]
+# ## A second pruner: Gemma-3-270M
+#
+# The Gemma-3-270M runs are **not cached yet** (`data/runs/gemma3-*`). When present, the same
+# composition comparison runs here; otherwise this section is skipped.
+
+# %%
+gemma = sorted((ROOT / "data/runs").glob("gemma3-*"))
+if not gemma:
+    print("no data/runs/gemma3-* yet: skipping the pruner comparison")
+else:
+    from pruneprobe.analysis import category_composition
+    from pruneprobe.categories import label_result
+
+    g_results = {p.name: list(load_run(p).results()) for p in gemma}
+    g_results = {k: v for k, v in g_results.items() if v}
+    labels = pd.concat([label_result(r) for rs in g_results.values() for r in rs])
+    comp = category_composition({**g_results}, labels, stages=(0.9, 0.7, 0.5), n_boot=200)
+    print(comp.pivot_table(index="category", columns=["run", "keep_ratio"], values="retention").round(2))
+    fig = viz.plot_retention(comp, keep_ratio=0.5)
+    viz.save_figure(fig, "05_gemma_retention", FIG)
+    plt.show()
