@@ -185,8 +185,8 @@ def plot_regression_scores(scores: pd.DataFrame, metric: str = "pearson"):
     plt = _plt()
     folds = scores[~scores["fold"].isin(["mean", "pooled"])].copy()
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
-    sns.barplot(data=folds, x="feature_set", y=metric, hue="model", errorbar=("ci", 95), ax=ax, capsize=0.1)
-    sns.stripplot(data=folds, x="feature_set", y=metric, hue="model", dodge=True, ax=ax, palette="dark:k", size=3,
+    sns.barplot(data=folds, x="feature_set", y=metric, hue="model", errorbar=("ci", 95), seed=0, ax=ax, capsize=0.1)
+    sns.stripplot(data=folds, x="feature_set", y=metric, hue="model", dodge=True, jitter=False, ax=ax, palette="dark:k", size=3,
                   legend=False)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_ylabel(f"held-out {metric} (GroupKFold by example)")
