@@ -32,11 +32,10 @@ def execute(path, timeout: int = 300, write_ipynb: bool = True):
     nb.metadata.setdefault("kernelspec", {"name": "python3", "display_name": "Python 3", "language": "python"})
     NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
-    if write_ipynb:
-        clean = jupytext.read(path)
-        clean.metadata["jupytext"] = {"formats": "ipynb,py:percent"}
-        clean.metadata.setdefault("kernelspec", nb.metadata["kernelspec"])
-        jupytext.write(clean, path.with_suffix(".ipynb"))
+    if write_ipynb:  # `jupytext --sync`: keeps the existing .ipynb's cell ids, so no churn in diffs
+        from jupytext.cli import jupytext as jupytext_cli
+
+        jupytext_cli(["--sync", "--quiet", str(path)])
     return nb
 
 
