@@ -122,6 +122,16 @@ def _hub_rows(name: str, hub_id: str, split: str, n: int | None) -> list[tuple[i
     return list(enumerate(dict(row) for row in data))
 
 
+def _split_gsm_solution(solution: str, strip_annotations: bool, where: str) -> tuple[str, str]:
+    """GSM8K-style ``reasoning ... #### answer`` into (reasoning, answer)."""
+    if "####" not in solution:
+        raise PruneprobeError(f"{where} has no '#### <answer>' line")
+    reasoning, _, answer = solution.rpartition("####")
+    if strip_annotations:
+        reasoning = strip_calculator_annotations(reasoning)
+    return reasoning, answer
+
+
 def _load_gsm_symbolic(n: int | None, split: str, path: str | None, seed: int, strip_annotations: bool) -> list[Example]:
     import reasoning_gym
 
@@ -132,11 +142,7 @@ def _load_gsm_symbolic(n: int | None, split: str, path: str | None, seed: int, s
         item = data[index]
         cot = (item.get("metadata") or {}).get("answer_cot") or ""
         ident = f"gsm_symbolic-{seed}-{index}"
-        if "####" not in cot:
-            raise PruneprobeError(f"gsm_symbolic item {ident}: its answer_cot has no '####' answer line")
-        reasoning, _, answer = cot.rpartition("####")
-        if strip_annotations:
-            reasoning = strip_calculator_annotations(reasoning)
+        reasoning, answer = _split_gsm_solution(cot, strip_annotations, f"gsm_symbolic item {ident}: its answer_cot")
         meta = {"format": "gsm8k", "source": "reasoning_gym:gsm_symbolic", "seed": seed, "index": index,
                 "source_index": item["metadata"].get("source_index")}
         examples.append(Example(item["question"], reasoning.strip(), answer.strip(), ident, meta))
@@ -149,12 +155,7 @@ def _load_gsm8k(n, split, path, seed, strip_annotations) -> list[Example]:
     for index, row in rows:
         where = f"gsm8k {source} row {index + 1}"
         _require(row, ("question", "answer"), where)
-        solution = str(row["answer"])
-        if "####" not in solution:
-            raise PruneprobeError(f"{where}: answer has no '#### <answer>' line")
-        reasoning, _, answer = solution.rpartition("####")
-        if strip_annotations:
-            reasoning = strip_calculator_annotations(reasoning)
+        reasoning, answer = _split_gsm_solution(str(row["answer"]), strip_annotations, f"{where}: answer")
         meta = {"format": "gsm8k", "source": source, "split": split, "index": index}
         examples.append(Example(str(row["question"]), reasoning.strip(), answer.strip(), f"gsm8k-{split}-{index}", meta))
     return examples
