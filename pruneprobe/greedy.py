@@ -105,10 +105,13 @@ def greedy_prune(
         for c, sc in zip(cands, scores):
             matrix[step, alive[c]] = sc
             last[alive[c]] = sc
-        best = cands[int(np.argmax(scores))]  # first maximum: ties go to the earliest token
+        pick = int(np.argmax(scores))  # first maximum: ties go to the earliest token
+        best = cands[pick]
         order.append(alive.pop(best))
         engine.delete(best)
-        for key, v in traces_from_state(engine.state_logprobs(), k - 1).items():
+        chosen = lp[pick]  # the new state's log-probs, unless the scorer skipped some (answer-only)
+        state = chosen if not torch.isnan(chosen).any() else engine.state_logprobs()
+        for key, v in traces_from_state(state, k - 1).items():
             traces[key].append(v)
         if on_step is not None:
             on_step(step + 1, n_steps)
