@@ -34,15 +34,13 @@ import matplotlib.pyplot as plt
 
 from pruneprobe import viz
 from pruneprobe.analysis import rank_correlation_by_lag, rank_dynamics
-from pruneprobe.runs import load_run
+from pruneprobe.runs import load_cached_results
 
 ROOT = Path.cwd() if (Path.cwd() / "data").is_dir() else Path.cwd().parent
 FIG = ROOT / "figures"
 viz.set_style()
 
-RUNS = {"greedy joint": "smollm2-greedy-joint", "greedy answer": "smollm2-greedy-answer"}
-results = {name: list(load_run(ROOT / "data/runs" / d).results())
-           for name, d in RUNS.items() if (ROOT / "data/runs" / d).is_dir()}
+results = load_cached_results(ROOT / "data/runs", ["greedy joint", "greedy answer"])
 for name, rs in results.items():
     print(f"{name:14s} {len(rs):4d} examples, {sum(r.n_steps for r in rs)} steps")
 LAGS = (1, 2, 4, 8, 16)

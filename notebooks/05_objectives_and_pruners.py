@@ -34,18 +34,14 @@ import pandas as pd
 
 from pruneprobe import viz
 from pruneprobe.analysis import compare_runs
-from pruneprobe.runs import load_run
+from pruneprobe.runs import load_cached_results, load_run
 
 ROOT = Path.cwd() if (Path.cwd() / "data").is_dir() else Path.cwd().parent
 FIG = ROOT / "figures"
 viz.set_style()
 RHOS = (0.9, 0.8, 0.7)
 
-RUNS = {"greedy joint": "smollm2-greedy-joint", "greedy answer": "smollm2-greedy-answer",
-        "surprisal": "smollm2-surprisal-joint", "h2o": "smollm2-h2o-joint",
-        "uniform": "smollm2-uniform-joint", "random": "smollm2-random-joint"}
-results = {name: list(load_run(ROOT / "data/runs" / d).results())
-           for name, d in RUNS.items() if (ROOT / "data/runs" / d).is_dir()}
+results = load_cached_results(ROOT / "data/runs")
 for name, rs in results.items():
     print(f"{name:14s} {len(rs):4d} examples")
 

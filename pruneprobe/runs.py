@@ -45,7 +45,8 @@ from pathlib import Path
 from .errors import PruneprobeError
 from .result import PruneResult, atomic_write_text
 # the reading side (re-exported: ``from pruneprobe.runs import load_run`` keeps working)
-from .runtables import TABLES, Run, _read_manifest, build_tables, load_run, read_errors  # noqa: F401
+from .runtables import (CACHED_RUNS, TABLES, Run, _read_manifest, build_tables, load_cached_results,  # noqa: F401
+                        load_run, read_errors)
 
 METHODS = ("greedy", "surprisal", "h2o", "uniform", "random", "tokenskip")
 RECORDED = ("model_id", "weights_hash", "tokenizer", "template", "model_dtype", "pruneprobe_version")

@@ -218,4 +218,21 @@ def load_run(path) -> Run:
     return Run(path, _read_manifest(path))
 
 
-__all__ = ["Run", "load_run", "build_tables", "read_errors", "TABLES"]
+# The cached runs of ``data/runs`` (``make runs``), by the label the notebooks plot them under.
+CACHED_RUNS = {"greedy joint": "smollm2-greedy-joint", "greedy answer": "smollm2-greedy-answer",
+               "surprisal": "smollm2-surprisal-joint", "h2o": "smollm2-h2o-joint",
+               "uniform": "smollm2-uniform-joint", "random": "smollm2-random-joint"}
+
+
+def load_cached_results(runs_dir, labels=None) -> dict[str, list[PruneResult]]:
+    """Results of the cached runs present under ``runs_dir``, keyed by label (absent runs skipped).
+
+    >>> results = load_cached_results("data/runs", ["greedy joint", "uniform"])  # doctest: +SKIP
+    """
+    runs_dir = Path(runs_dir)
+    chosen = CACHED_RUNS if labels is None else {label: CACHED_RUNS[label] for label in labels}
+    return {label: list(load_run(runs_dir / name).results())
+            for label, name in chosen.items() if (runs_dir / name).is_dir()}
+
+
+__all__ = ["Run", "load_run", "load_cached_results", "CACHED_RUNS", "build_tables", "read_errors", "TABLES"]
