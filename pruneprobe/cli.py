@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, help="run directory (created, or resumed when it exists)")
     run.add_argument("--max-reasoning-tokens", type=int, default=None,
                      help="select the first --n examples whose reasoning has at most this many pruner tokens")
+    run.add_argument("--examples-from", default=None, metavar="RUN_DIR",
+                     help="prune the examples of another run (its first --n), e.g. to compare pruners")
+    run.add_argument("--shard", default=None, metavar="I/N",
+                     help="prune only examples I mod N, so N processes can share one run directory")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     demo = sub.add_parser("demo", help="prune a few short gsm_symbolic chains with the embedded pruner")
@@ -73,8 +77,14 @@ def cmd_run(args) -> int:
                        data_path=args.data_path, objective=args.objective, method=args.method,
                        keep_ratio=args.keep_ratio, scorer=args.scorer, strategy=args.strategy, dtype=args.dtype,
                        classifier=args.classifier, device=args.device,
-                       max_reasoning_tokens=args.max_reasoning_tokens)
-    run = run_pruning(config, args.out, progress=not args.no_progress)
+                       max_reasoning_tokens=args.max_reasoning_tokens, examples_from=args.examples_from)
+    shard = None
+    if args.shard is not None:
+        try:
+            shard = tuple(int(v) for v in args.shard.split("/"))
+        except ValueError:
+            raise PruneprobeError(f"--shard {args.shard!r}: expected I/N, e.g. 0/4") from None
+    run = run_pruning(config, args.out, progress=not args.no_progress, shard=shard)
     done, errors = len(run.files), run.errors
     print(f"{run.path}: {done}/{run.n_planned} examples done, {len(errors)} failed "
           f"(method={run.config.method}, objective={run.config.objective}, pruner={run.config.model_id})")

@@ -77,6 +77,7 @@ class RunConfig:
     classifier: str | None = None  # tokenskip only
     device: str | None = None  # not compared on resume
     max_reasoning_tokens: int | None = None  # keep the first n examples whose reasoning fits
+    examples_from: str | None = None  # another run directory: prune its examples (first n), same ids
     # recorded at start
     model_id: str = ""
     weights_hash: str = ""
@@ -179,11 +180,14 @@ def safe_id(example_id: str) -> str:
 
 
 # -- the run --------------------------------------------------------------------------------------
-def run_pruning(config: RunConfig, out_dir, progress: bool = True, *, pruner=None) -> "Run":
+def run_pruning(config: RunConfig, out_dir, progress: bool = True, *, pruner=None,
+                shard: tuple[int, int] | None = None) -> "Run":
     """Prune every example of ``config.dataset`` into ``out_dir``; resume when it exists.
 
     ``pruner``: an already loaded ``Pruner`` to use instead of loading ``config.pruner``.
-    Returns the finished ``Run``.
+    ``shard=(i, n)``: prune only the planned examples whose position is ``i`` mod ``n``; ``n``
+    processes (e.g. several on one GPU, whose per-step overhead leaves it idle) then share one run
+    directory. Returns the ``Run`` (complete once every shard has finished).
 
     >>> run = run_pruning(RunConfig("gsm_symbolic", "smollm2-135m", n=5), "runs/x")  # doctest: +SKIP
     """
@@ -192,16 +196,19 @@ def run_pruning(config: RunConfig, out_dir, progress: bool = True, *, pruner=Non
     from .data import load_examples
 
     config = config.normalized()
+    shard = _check_shard(shard)
     out = Path(out_dir)
     _check_out_dir(out)
     settings = [f.name for f in fields(RunConfig) if f.name not in RECORDED]
     if (out / "manifest.json").exists():
         _refuse_mismatch(out, _read_manifest(out)["config"], config, settings)
-    selecting = config.max_reasoning_tokens is not None
+    selecting = config.max_reasoning_tokens is not None or config.examples_from is not None
     examples = load_examples(config.dataset, n=None if selecting else config.n, split=config.split,
                              path=config.data_path, seed=config.seed)
+    if config.examples_from is not None:
+        examples = examples_of_run(config.examples_from, examples, config.n)
     out.mkdir(parents=True, exist_ok=True)
-    with _run_lock(out):
+    with _run_lock(out, shard):
         old = _read_manifest(out) if (out / "manifest.json").exists() else None
         if old is not None:  # again, under the lock
             _refuse_mismatch(out, old["config"], config, settings)
@@ -215,7 +222,7 @@ def run_pruning(config: RunConfig, out_dir, progress: bool = True, *, pruner=Non
 
             classifier = load_token_classifier(config.classifier)
         _record_model(config, pruner)
-        if selecting:
+        if config.max_reasoning_tokens is not None:
             examples = select_short_examples(pruner, examples, config.max_reasoning_tokens, config.n)
         files = _example_files(examples)
         if old is not None:
@@ -230,30 +237,31 @@ def run_pruning(config: RunConfig, out_dir, progress: bool = True, *, pruner=Non
         atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
         (out / "examples").mkdir(exist_ok=True)
         _remove_temp_files(out)
-        errors = {e["example_id"]: e for e in read_errors(out)}
-        todo = [(ex, name) for ex, name in zip(examples, files) if not (out / "examples" / f"{name}.json").exists()]
-        bar = tqdm(total=len(examples), initial=len(examples) - len(todo), desc="examples", unit="ex",
+        mine = [(ex, name) for pos, (ex, name) in enumerate(zip(examples, files))
+                if shard is None or pos % shard[1] == shard[0]]
+        todo = [(ex, name) for ex, name in mine if not (out / "examples" / f"{name}.json").exists()]
+        bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc="examples", unit="ex",
                    disable=not progress)
+        n_failed = 0
         for ex, name in todo:
-            bar.set_postfix_str(f"{ex.id} ({len(errors)} errors)")
+            bar.set_postfix_str(f"{ex.id} ({n_failed} errors)")
             try:
                 result = _prune_one(config, pruner, ex, classifier, progress)
             except PruneprobeError as exc:
-                errors[ex.id] = {"example_id": ex.id, "file": f"examples/{name}.json", "error": str(exc),
-                                 "type": type(exc).__name__, "time": _now()}
-                _write_errors(out, errors)
+                n_failed += 1
+                _update_errors(out, ex.id, {"example_id": ex.id, "file": f"examples/{name}.json", "error": str(exc),
+                                            "type": type(exc).__name__, "time": _now()})
                 if progress:
                     bar.write(f"example {ex.id} failed: {exc}")
             else:
                 result.save(out / "examples" / f"{name}.json")
-                if errors.pop(ex.id, None) is not None:
-                    _write_errors(out, errors)
+                _update_errors(out, ex.id, None)
             bar.update(1)
         bar.close()
         build_tables(out)
         n_done = sum((out / "examples" / f"{name}.json").exists() for name in files)
         manifest.update(updated=_now(), status="complete" if n_done == len(files) else "incomplete",
-                        n_done=n_done, n_errors=len(errors))
+                        n_done=n_done, n_errors=len(read_errors(out)))
         atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
     return load_run(out)
 
@@ -276,6 +284,22 @@ def select_short_examples(pruner, examples, max_tokens: int, n: int | None = Non
     if not chosen:
         raise PruneprobeError(f"no example has reasoning of at most {max_tokens} pruner tokens")
     return chosen
+
+
+def examples_of_run(run_dir, examples, n: int | None = None) -> list:
+    """The examples a run directory planned (its manifest's ids, in its order), first ``n``.
+
+    Another pruner's tokenizer would select other examples by length; this keeps them the same."""
+    manifest = Path(run_dir) / "manifest.json"
+    if not manifest.exists():
+        raise PruneprobeError(f"--examples-from {run_dir}: no run there (no manifest.json)")
+    ids = [e["id"] for e in _read_manifest(Path(run_dir))["examples"]][:n]
+    by_id = {ex.id: ex for ex in examples}
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise PruneprobeError(f"--examples-from {run_dir}: {len(missing)} of its examples are not in this "
+                              f"dataset/seed/split (first: {missing[0]!r})")
+    return [by_id[i] for i in ids]
 
 
 def _prune_one(config: RunConfig, pruner, example, classifier, progress: bool) -> PruneResult:
@@ -344,23 +368,47 @@ def _remove_temp_files(out: Path) -> None:
             p.unlink(missing_ok=True)
 
 
+def _check_shard(shard) -> tuple[int, int] | None:
+    if shard is None:
+        return None
+    try:
+        i, n = (int(v) for v in shard)
+    except (TypeError, ValueError):
+        raise PruneprobeError(f"shard must be a pair (i, n), got {shard!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise PruneprobeError(f"shard {i}/{n}: need n >= 1 and 0 <= i < n")
+    return i, n
+
+
 @contextmanager
-def _run_lock(out: Path):
-    """An exclusive ``flock`` on ``<run>/.lock``; the OS releases it when the process dies."""
+def _flock(path: Path, exclusive: bool = True, what: str = ""):
+    """A non-blocking ``flock`` on ``path``; the OS releases it when the process dies."""
     try:
         import fcntl
     except ImportError:  # not POSIX: no locking
         yield
         return
-    fd = os.open(out / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fd, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
         except OSError:
-            raise PruneprobeError(f"run directory {out} is in use by another process") from None
+            raise PruneprobeError(f"run directory {path.parent} is in use by another process{what}") from None
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+@contextmanager
+def _run_lock(out: Path, shard: tuple[int, int] | None = None):
+    """Whole run: exclusive ``.lock``. A shard: shared ``.lock`` plus its own exclusive lock file."""
+    if shard is None:
+        with _flock(out / ".lock"):
+            yield
+        return
+    with _flock(out / ".lock", exclusive=False, what=" without shards"), \
+            _flock(out / f".lock.shard-{shard[0]}-of-{shard[1]}", what=f" as shard {shard[0]}/{shard[1]}"):
+        yield
 
 
 def _now() -> str:
@@ -368,8 +416,20 @@ def _now() -> str:
 
 
 # -- errors file -----------------------------------------------------------------------------------
-def _write_errors(out: Path, errors: dict) -> None:
-    atomic_write_text(out / "errors.jsonl", "".join(json.dumps(e) + "\n" for e in errors.values()))
+def _update_errors(out: Path, example_id: str, entry: dict | None) -> None:
+    """Set (or, with ``None``, clear) one example's error; re-read under a lock so shards merge."""
+    import fcntl
+
+    fd = os.open(out / ".lock.errors", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # held only for the read-modify-write
+        errors = {e["example_id"]: e for e in read_errors(out)}
+        if entry is None and example_id not in errors:
+            return
+        errors.pop(example_id, None) if entry is None else errors.__setitem__(example_id, entry)
+        atomic_write_text(out / "errors.jsonl", "".join(json.dumps(e) + "\n" for e in errors.values()))
+    finally:
+        os.close(fd)
 
 
 __all__ = ["RunConfig", "Run", "run_pruning", "load_run", "build_tables", "read_errors", "safe_id",

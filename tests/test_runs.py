@@ -302,3 +302,35 @@ def test_sigkill_mid_run_leaves_readable_files_and_resume_matches_uninterrupted(
                         tmp_path / "fresh", progress=False)
     assert resumed.example_ids == [r["id"] for r in KILL]
     assert_same_results(resumed, fresh)
+
+
+def test_shards_share_a_run_and_equal_an_unsharded_run(done_run, model_dir, short_data, tmp_path):
+    out = tmp_path / "sharded"
+    config = config_for(model_dir, short_data)
+    first = run_pruning(config, out, progress=False, shard=(1, 2))  # positions 1: "b/2"
+    assert sorted(p.name for p in (out / "examples").glob("*.json")) == [f"{safe_id('b/2')}.json"]
+    assert first.manifest["status"] == "incomplete"
+    with _run_lock(out, (0, 2)):  # another shard may run beside shard 0; the whole run may not
+        run_pruning(config, out, progress=False, shard=(1, 2))
+        with pytest.raises(PruneprobeError, match="as shard 0/2"):
+            run_pruning(config, out, progress=False, shard=(0, 2))
+        with pytest.raises(PruneprobeError, match="in use by another process"):
+            run_pruning(config, out, progress=False)
+    run = run_pruning(config, out, progress=False, shard=(0, 2))  # positions 0 and 2 ("empty" fails)
+    assert [e["example_id"] for e in read_errors(out)] == ["empty"]
+    ref = load_run(done_run)
+    assert run.example_ids == ref.example_ids and run.manifest["n_done"] == 2
+    for eid in ref.example_ids:
+        assert run.result(eid).deletion_order == ref.result(eid).deletion_order
+    for bad in [(2, 2), (0, 0), ("x", 1)]:
+        with pytest.raises(PruneprobeError, match="shard"):
+            run_pruning(config, tmp_path / "bad", progress=False, shard=bad)
+
+
+def test_examples_from_another_run_keeps_the_same_ids(done_run, model_dir, short_data, tmp_path):
+    run = run_pruning(config_for(model_dir, short_data, examples_from=str(done_run), n=1, method="uniform"),
+                      tmp_path / "u", progress=False)
+    assert run.example_ids == load_run(done_run).example_ids[:1]
+    with pytest.raises(PruneprobeError, match="no manifest.json"):
+        run_pruning(config_for(model_dir, short_data, examples_from=str(tmp_path / "none")), tmp_path / "v",
+                    progress=False)
