@@ -23,7 +23,7 @@ from .errors import PruneprobeError
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pruneprobe", description="Greedy pruning of LLM chains of thought "
                                      "(arXiv 2601.03066): which reasoning tokens does the model need?")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,demo,show,models,datasets,distill}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{run,demo,show,models,datasets,distill,sufficiency}")
 
     run = sub.add_parser("run", help="prune a dataset into a resumable run directory")
     run.add_argument("--dataset", required=True, help="a registered dataset (see `pruneprobe datasets`)")
@@ -67,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     from .distill_cli import add_distill_parser
 
     add_distill_parser(sub)
+    add_sufficiency_parser(sub)
     return parser
 
 
@@ -172,7 +173,30 @@ def cmd_distill(args) -> int:
     return run_distill_command(args)
 
 
+def add_sufficiency_parser(subparsers):
+    """``pruneprobe sufficiency --run [LABEL=]DIR ... --out DIR``: accuracy per run and rho."""
+    p = subparsers.add_parser("sufficiency", help="answer accuracy from question + pruned reasoning, per run and rho")
+    p.add_argument("--run", action="append", required=True, metavar="[LABEL=]DIR",
+                   help="run directory, repeatable; labelled by its folder name unless LABEL= is given")
+    p.add_argument("--keep", type=float, action="append", default=None, help="keep ratios (default 0.9 0.8 0.7)")
+    p.add_argument("--model", default="smollm2-135m", help="the model that answers (default: the embedded pruner)")
+    p.add_argument("--out", required=True, help="folder for summary.csv and examples.csv")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-new-tokens", type=int, default=32)
+    p.add_argument("--device", default=None)
+    p.add_argument("--dtype", default=None)
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def cmd_sufficiency(args) -> int:
+    from .sufficiency import run_sufficiency_command
+
+    return run_sufficiency_command(args)
+
+
 COMMANDS["distill"] = cmd_distill
+COMMANDS["sufficiency"] = cmd_sufficiency
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,9 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,9 +89,13 @@ def add_distill_parser(subparsers):
     p.add_argument("--lora-alpha", type=int, default=CPU_CONFIG.lora_alpha)
     p.add_argument("--save-every", type=int, default=50)
     p.add_argument("--tolerance", type=float, default=CPU_CONFIG.tolerance)
-    p.add_argument("--eval-n", type=int, default=100, help="held-out problems to evaluate on (0: skip)")
-    p.add_argument("--eval-dataset", default=None, help="default: held-out gsm_symbolic for gsm_symbolic runs")
-    p.add_argument("--eval-path", default=None, help="data file for --eval-dataset (e.g. GSM8K test.jsonl)")
+    p.add_argument("--eval-n", type=int, default=100, help="held-out problems per evaluation set (0: skip)")
+    p.add_argument("--eval", action="append", default=None, metavar="NAME[=PATH]",
+                   help="evaluation set, repeatable: gsm_symbolic (held out from the runs' seed; the default "
+                        "for gsm_symbolic runs) or a dataset with its data file, e.g. gsm8k=../shared/data/gsm8k/test.jsonl")
+    p.add_argument("--eval-dataset", default=None, help=argparse.SUPPRESS)  # older spelling of --eval
+    p.add_argument("--eval-path", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--eval-batch-size", type=int, default=8, help="prompts per generation batch")
     p.add_argument("--max-new-tokens", type=int, default=CPU_CONFIG.max_new_tokens)
     p.add_argument("--zero-shot", action="store_true", help="also evaluate the student without an adapter")
     p.add_argument("--device", default=None)
@@ -105,56 +111,101 @@ def _load_results(path) -> tuple[list, object]:
     return list(run.results()), run.config
 
 
-def _eval_problems(args, configs: list, train_questions: list[str]) -> list:
+def _eval_sets(args, configs: list, train_questions: list[str]) -> list[tuple[str, list]]:
+    """``[(name, problems)]`` from ``--eval`` (and the older ``--eval-dataset/--eval-path``)."""
     from .datasets import load_examples
     from .distill import check_disjoint, heldout_gsm_symbolic
 
-    name = args.eval_dataset or ("gsm_symbolic" if all(c.dataset == "gsm_symbolic" for c in configs) else None)
-    if name is None:
-        raise PruneprobeError("pass --eval-dataset (and --eval-path), e.g. --eval-dataset gsm8k --eval-path test.jsonl")
-    if name == "gsm_symbolic":
-        seed = configs[0].seed
-        return heldout_gsm_symbolic(args.eval_n, seed, max(c.n or 500 for c in configs), train_questions)
-    problems = load_examples(name, n=args.eval_n, path=args.eval_path)
-    check_disjoint(train_questions, problems)
-    return problems
+    specs = list(args.eval or [])
+    if args.eval_dataset:
+        specs.append(args.eval_dataset + (f"={args.eval_path}" if args.eval_path else ""))
+    if not specs:
+        if not all(c.dataset == "gsm_symbolic" for c in configs):
+            raise PruneprobeError("pass --eval NAME[=PATH], e.g. --eval gsm8k=../shared/data/gsm8k/test.jsonl")
+        specs = ["gsm_symbolic"]
+    sets = []
+    for spec in specs:
+        name, _, path = spec.partition("=")
+        if name == "gsm_symbolic" and not path:
+            if not all(c.dataset == "gsm_symbolic" for c in configs):
+                raise PruneprobeError("--eval gsm_symbolic (held out) needs gsm_symbolic runs")
+            problems = heldout_gsm_symbolic(args.eval_n, configs[0].seed, max(c.n or 500 for c in configs),
+                                            train_questions)
+        else:
+            problems = load_examples(name, n=args.eval_n, path=path or None)
+            check_disjoint(train_questions, problems)
+        sets.append((name, problems))
+    return sets
+
+
+def _common_examples(runs: list) -> list:
+    """Every method on the same examples: keep those finished in all runs (in the first run's order)."""
+    common = set.intersection(*({r.example_id for r in results} for _, results, _ in runs))
+    out = []
+    for path, results, config in runs:
+        kept = [r for r in results if r.example_id in common]
+        if len(kept) < len(results):
+            print(f"{path}: {len(results) - len(kept)} examples not finished in every run are left out")
+        out.append((path, kept, config))
+    if not common:
+        raise PruneprobeError("the runs share no finished example")
+    return out
 
 
 def run_distill_command(args) -> int:
-    """Train one student per ``--run`` at ``--keep``, evaluate on held-out problems, write CSVs."""
+    """Train one student per ``--run`` at ``--keep`` (on the examples all runs finished), evaluate
+    each on every ``--eval`` set; write ``eval.csv`` (accuracy, CI, timings) and ``eval_examples.csv``."""
     import pandas as pd
 
     from .distill import build_sft_data, describe_sft_data, evaluate_student, train_student
     from .models import load_pruner
+    from .sufficiency import summarize_accuracy
 
     out = Path(args.out)
     progress = not args.no_progress
-    runs = [(path, *_load_results(path)) for path in args.run]
+    runs = _common_examples([(path, *_load_results(path)) for path in args.run])
     train_q = [r.example.get("question", "") for _, rs, _ in runs for r in rs]
-    problems = _eval_problems(args, [c for _, _, c in runs], train_q) if args.eval_n else []
-    tables = []
-    if args.zero_shot and problems:
+    sets = _eval_sets(args, [c for _, _, c in runs], train_q) if args.eval_n else []
+    rows, per_example = [], []
+
+    def evaluate(student, label: str, info: dict) -> None:
+        for set_name, problems in sets:
+            start = time.perf_counter()
+            df = evaluate_student(student, problems, args.max_new_tokens, args.eval_batch_size, label=label,
+                                  per_example=True, progress=progress)
+            df.insert(1, "eval_set", set_name)
+            per_example.append(df)
+            summary = summarize_accuracy(df, ("label", "eval_set"))
+            summary["mean_new_tokens"] = float(df.n_new_tokens.mean())
+            rows.append(dict(summary.iloc[0], **info, eval_s=round(time.perf_counter() - start, 1)))
+
+    if args.zero_shot and sets:
         base = load_pruner(args.student, device=args.device, dtype=args.dtype)
-        tables.append(evaluate_student(base, problems, args.max_new_tokens, label="zero-shot", progress=progress))
+        evaluate(base, "zero-shot", dict(method="none", keep_ratio=0.0, n_train=0, train_s=0.0))
     for i, (path, results, _) in enumerate(runs):
         if not results:
             raise PruneprobeError(f"run {path} has no finished examples")
         student = load_pruner(args.student, device=args.device, dtype=args.dtype)
         data = build_sft_data(results, args.keep, student.tokenizer, args.tolerance)
-        method = results[0].method
+        method = "full" if args.keep == 1.0 else results[0].method
         target = out if len(runs) == 1 else out / f"{i}-{method}"
-        print(describe_sft_data(data).to_string(index=False))
+        described = describe_sft_data(data)
+        print(described.to_string(index=False))
         trained = train_student(student, data, target, lora_r=args.lora_r, lora_alpha=args.lora_alpha, lr=args.lr,
                                 epochs=args.epochs, batch_size=args.batch_size, max_steps=args.max_steps,
                                 save_every=args.save_every, progress=progress)
         atomic_write_text(target / "sft_data.jsonl", "".join(json.dumps(d.to_dict()) + "\n" for d in data))
         print(f"{target}: {trained.step}/{trained.total_steps} steps, adapter in {trained.adapter_dir}")
-        if problems:
-            tables.append(evaluate_student(trained.student, problems, args.max_new_tokens,
-                                           label=f"{method}@{args.keep}", progress=progress))
-    if tables:
-        summary = pd.concat(tables, ignore_index=True)
+        info = dict(method=method, keep_ratio=float(args.keep), n_train=len(data),
+                    achieved_mean=float(described.achieved_mean.iloc[0]), matched=float(described.matched.iloc[0]),
+                    train_steps=trained.step, train_s=round(trained.elapsed_s, 1))
+        evaluate(trained.student, "full-chain" if method == "full" else f"{method}@{args.keep}", info)
+    if rows:
+        summary = pd.DataFrame(rows)
         atomic_write_text(out / "eval.csv", summary.to_csv(index=False))
+        examples = pd.concat(per_example, ignore_index=True)
+        examples["output"] = examples.output.fillna("").str.slice(0, 300)
+        atomic_write_text(out / "eval_examples.csv", examples.to_csv(index=False))
         print(summary.to_string(index=False))
     return 0
 

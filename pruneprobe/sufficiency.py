@@ -249,5 +249,39 @@ def evaluate_sufficiency(model: Pruner, results, keep_ratios: Sequence[float] = 
     return summarize_accuracy(df, ("method", "keep_ratio"), n_boot, seed)
 
 
-__all__ = ["evaluate_sufficiency", "sufficiency_prompt", "answer_from_continuation", "generate_greedy",
+# -- command line -------------------------------------------------------------------------------------
+def run_sufficiency_command(args) -> int:
+    """Evaluate every run on the examples all of them finished; write ``summary.csv``, ``examples.csv``."""
+    from pathlib import Path
+
+    from .models import load_pruner
+    from .result import atomic_write_text
+    from .runs import load_run
+
+    runs = {}
+    for spec in args.run:
+        label, sep, path = spec.rpartition("=")
+        label = label if sep else Path(path).name
+        if label in runs:
+            raise PruneprobeError(f"two runs labelled {label!r}; write LABEL=DIR to tell them apart")
+        runs[label] = list(load_run(path).results())
+    common = set.intersection(*({r.example_id for r in rs} for rs in runs.values()))
+    if not common:
+        raise PruneprobeError("the runs share no finished example")
+    results = {label: [r for r in rs if r.example_id in common] for label, rs in runs.items()}
+    model = load_pruner(args.model, device=args.device, dtype=args.dtype)
+    per_example = evaluate_sufficiency(model, results, tuple(args.keep or (0.9, 0.8, 0.7)), args.max_new_tokens,
+                                       batch_size=args.batch_size, per_example=True, progress=not args.no_progress)
+    summary = summarize_accuracy(per_example, ("method", "keep_ratio"))
+    summary.insert(0, "model", model.name)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
+    atomic_write_text(out / "examples.csv", per_example.to_csv(index=False))
+    print(f"{len(common)} examples in every run; {model.name} answering")
+    print(summary.to_string(index=False))
+    return 0
+
+
+__all__ = ["evaluate_sufficiency", "run_sufficiency_command", "sufficiency_prompt", "answer_from_continuation", "generate_greedy",
            "bootstrap_ci", "summarize_accuracy", "group_results", "assistant_prefix_prompt", "result_example"]

@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from conftest import smol_tokenizer_dir, tiny_pruner
@@ -222,7 +223,37 @@ def test_distill_command(tmp_path, monkeypatch, chains):
     out = tmp_path / "out"
     assert (out / "adapter" / "adapter_config.json").exists() and (out / "checkpoint-2").is_dir()
     rows = (out / "eval.csv").read_text().splitlines()
-    assert rows[0].startswith("label,n,n_correct,accuracy") and [r.split(",")[0] for r in rows[1:]] == [
-        "zero-shot", "greedy@0.7"]
+    summary = pd.read_csv(out / "eval.csv")
+    assert summary.label.tolist() == ["zero-shot", "greedy@0.7"] and set(summary.eval_set) == {"gsm_symbolic"}
+    assert {"accuracy", "ci_low", "ci_high", "n_train", "train_s", "eval_s", "achieved_mean"} <= set(summary.columns)
+    assert summary.n.tolist() == [2, 2] and summary.n_train.tolist() == [0, 4]
+    per_example = pd.read_csv(out / "eval_examples.csv")
+    assert len(per_example) == 4 and set(per_example.columns) >= {"label", "eval_set", "example_id", "correct"}
     first = json.loads((out / "sft_data.jsonl").read_text().splitlines()[0])
     assert first["method"] == "greedy" and first["keep_ratio"] == 0.7
+
+
+def test_distill_command_trains_every_method_on_the_examples_all_runs_finished(tmp_path, monkeypatch, chains):
+    import pruneprobe.distill_cli as distill
+
+    student = tiny_pruner("llama")
+    model_dir = tmp_path / "student"
+    student.model.save_pretrained(model_dir)
+    student.tokenizer.save_pretrained(model_dir)
+    config = SimpleNamespace(dataset="gsm_symbolic", seed=0, n=4)
+    by_path = {"runs/g": [pseudo_result(c, "greedy", i) for i, c in enumerate(chains[:3])],
+               "runs/u": [pseudo_result(c, "uniform", i) for i, c in enumerate(chains)]}
+    monkeypatch.setattr(distill, "_load_results", lambda path: (by_path[path], config))
+    parser = argparse.ArgumentParser(prog="pruneprobe")
+    add_distill_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["distill", "--run", "runs/g", "--run", "runs/u", "--keep", "0.8", "--student",
+                              str(model_dir), "--out", str(tmp_path / "out"), "--max-steps", "1", "--eval-n", "0",
+                              "--device", "cpu", "--no-progress"])
+    assert run_distill_command(args) == 0
+    for sub in ("0-greedy", "1-uniform"):
+        lines = (tmp_path / "out" / sub / "sft_data.jsonl").read_text().splitlines()
+        assert len(lines) == 3  # the fourth chain is missing from the greedy run, so left out of both
+    args = parser.parse_args(["distill", "--run", "runs/g", "--keep", "0.8", "--student", str(model_dir), "--out",
+                              str(tmp_path / "bad"), "--eval", "gsm8k", "--eval-n", "1", "--device", "cpu"])
+    with pytest.raises(PruneprobeError):
+        run_distill_command(args)  # gsm8k without a data file and no hub: a clear error

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from conftest import tiny_pruner
@@ -132,3 +133,26 @@ def test_generate_greedy_batches_match_single(pruner, example):
     batched = generate_greedy(pruner, prompts, max_new_tokens=4, batch_size=2)
     single = [generate_greedy(pruner, [p], max_new_tokens=4)[0] for p in prompts]
     assert batched == single
+
+
+def test_sufficiency_command_writes_tables_for_labelled_runs(tmp_path, monkeypatch):
+    from conftest import tiny_pruner
+    from test_runs import config_for, make_model_dir, write_jsonl, SHORT
+
+    from pruneprobe.cli import main
+    from pruneprobe.runs import run_pruning
+
+    model_dir = make_model_dir(tmp_path / "model")
+    data = write_jsonl(tmp_path / "d.jsonl", SHORT[:2])
+    run_pruning(config_for(model_dir, data, keep_ratio=None), tmp_path / "g", progress=False)
+    run_pruning(config_for(model_dir, data, keep_ratio=None, method="uniform", n=1), tmp_path / "u", progress=False)
+    out = tmp_path / "suff"
+    assert main(["sufficiency", "--run", f"greedy={tmp_path / 'g'}", "--run", str(tmp_path / "u"), "--keep", "0.5",
+                 "--model", str(model_dir), "--out", str(out), "--max-new-tokens", "3", "--device", "cpu",
+                 "--no-progress"]) == 0
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(zip(summary.method, summary.keep_ratio)) == {("full", 1.0), ("none", 0.0), ("greedy", 0.5), ("u", 0.5)}
+    assert summary.n.tolist() == [1, 1, 1, 1]  # only the example both runs finished
+    assert len(pd.read_csv(out / "examples.csv")) == 4
+    assert main(["sufficiency", "--run", f"x={tmp_path / 'g'}", "--run", f"x={tmp_path / 'u'}", "--model",
+                 str(model_dir), "--out", str(out)]) == 2  # duplicate labels: a clear error, exit status 2
