@@ -78,6 +78,8 @@ def add_distill_parser(subparsers):
                               description="pruneprobe distill --run runs/X --keep 0.7 --student smollm2-135m "
                               "--out students/X (rerun the same line to resume)")
     p.add_argument("--run", action="append", required=True, help="run directory; repeat for one student per run")
+    p.add_argument("--same-examples-as", action="append", default=[], metavar="DIR",
+                   help="also restrict to examples finished in this run (repeatable; e.g. one student per process)")
     p.add_argument("--keep", type=float, required=True, help="keep ratio rho, matched in student tokens")
     p.add_argument("--student", default="smollm2-135m", help="embedded name, local directory or hub id")
     p.add_argument("--out", required=True, help="output directory (resumed when it exists)")
@@ -138,9 +140,9 @@ def _eval_sets(args, configs: list, train_questions: list[str]) -> list[tuple[st
     return sets
 
 
-def _common_examples(runs: list) -> list:
+def _common_examples(runs: list, others: list[set] = ()) -> list:
     """Every method on the same examples: keep those finished in all runs (in the first run's order)."""
-    common = set.intersection(*({r.example_id for r in results} for _, results, _ in runs))
+    common = set.intersection(*({r.example_id for r in results} for _, results, _ in runs), *others)
     out = []
     for path, results, config in runs:
         kept = [r for r in results if r.example_id in common]
@@ -163,7 +165,8 @@ def run_distill_command(args) -> int:
 
     out = Path(args.out)
     progress = not args.no_progress
-    runs = _common_examples([(path, *_load_results(path)) for path in args.run])
+    others = [{r.example_id for r in _load_results(path)[0]} for path in args.same_examples_as]
+    runs = _common_examples([(path, *_load_results(path)) for path in args.run], others)
     train_q = [r.example.get("question", "") for _, rs, _ in runs for r in rs]
     sets = _eval_sets(args, [c for _, _, c in runs], train_q) if args.eval_n else []
     rows, per_example = [], []

@@ -236,7 +236,8 @@ def run_pruning(config: RunConfig, out_dir, progress: bool = True, *, pruner=Non
         }
         atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
         (out / "examples").mkdir(exist_ok=True)
-        _remove_temp_files(out)
+        if shard is None:  # a shard leaves them: a sibling shard may be writing one right now
+            _remove_temp_files(out)
         mine = [(ex, name) for pos, (ex, name) in enumerate(zip(examples, files))
                 if shard is None or pos % shard[1] == shard[0]]
         todo = [(ex, name) for ex, name in mine if not (out / "examples" / f"{name}.json").exists()]

@@ -253,6 +253,11 @@ def test_distill_command_trains_every_method_on_the_examples_all_runs_finished(t
     for sub in ("0-greedy", "1-uniform"):
         lines = (tmp_path / "out" / sub / "sft_data.jsonl").read_text().splitlines()
         assert len(lines) == 3  # the fourth chain is missing from the greedy run, so left out of both
+    args = parser.parse_args(["distill", "--run", "runs/u", "--same-examples-as", "runs/g", "--keep", "0.8",
+                              "--student", str(model_dir), "--out", str(tmp_path / "alone"), "--max-steps", "1",
+                              "--eval-n", "0", "--device", "cpu", "--no-progress"])
+    assert run_distill_command(args) == 0  # one student per process, still on the shared examples
+    assert len((tmp_path / "alone" / "sft_data.jsonl").read_text().splitlines()) == 3
     args = parser.parse_args(["distill", "--run", "runs/g", "--keep", "0.8", "--student", str(model_dir), "--out",
                               str(tmp_path / "bad"), "--eval", "gsm8k", "--eval-n", "1", "--device", "cpu"])
     with pytest.raises(PruneprobeError):
