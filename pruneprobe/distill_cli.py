@@ -100,6 +100,7 @@ def add_distill_parser(subparsers):
     p.add_argument("--eval-batch-size", type=int, default=8, help="prompts per generation batch")
     p.add_argument("--max-new-tokens", type=int, default=CPU_CONFIG.max_new_tokens)
     p.add_argument("--zero-shot", action="store_true", help="also evaluate the student without an adapter")
+    p.add_argument("--zero-shot-only", action="store_true", help="only evaluate the student without an adapter")
     p.add_argument("--device", default=None)
     p.add_argument("--dtype", default=None)
     p.add_argument("--no-progress", action="store_true")
@@ -171,6 +172,13 @@ def run_distill_command(args) -> int:
     sets = _eval_sets(args, [c for _, _, c in runs], train_q) if args.eval_n else []
     rows, per_example = [], []
 
+    def write() -> None:  # after every evaluation, so a kill loses at most the one in progress
+        summary = pd.DataFrame(rows)
+        atomic_write_text(out / "eval.csv", summary.to_csv(index=False))
+        examples = pd.concat(per_example, ignore_index=True)
+        examples["output"] = examples.output.fillna("").str.slice(0, 300)
+        atomic_write_text(out / "eval_examples.csv", examples.to_csv(index=False))
+
     def evaluate(student, label: str, info: dict) -> None:
         for set_name, problems in sets:
             start = time.perf_counter()
@@ -181,11 +189,12 @@ def run_distill_command(args) -> int:
             summary = summarize_accuracy(df, ("label", "eval_set"))
             summary["mean_new_tokens"] = float(df.n_new_tokens.mean())
             rows.append(dict(summary.iloc[0], **info, eval_s=round(time.perf_counter() - start, 1)))
+            write()
 
-    if args.zero_shot and sets:
+    if (args.zero_shot or args.zero_shot_only) and sets:
         base = load_pruner(args.student, device=args.device, dtype=args.dtype)
         evaluate(base, "zero-shot", dict(method="none", keep_ratio=0.0, n_train=0, train_s=0.0))
-    for i, (path, results, _) in enumerate(runs):
+    for i, (path, results, _) in enumerate([] if args.zero_shot_only else runs):
         if not results:
             raise PruneprobeError(f"run {path} has no finished examples")
         student = load_pruner(args.student, device=args.device, dtype=args.dtype)
@@ -204,12 +213,7 @@ def run_distill_command(args) -> int:
                     train_steps=trained.step, train_s=round(trained.elapsed_s, 1))
         evaluate(trained.student, "full-chain" if method == "full" else f"{method}@{args.keep}", info)
     if rows:
-        summary = pd.DataFrame(rows)
-        atomic_write_text(out / "eval.csv", summary.to_csv(index=False))
-        examples = pd.concat(per_example, ignore_index=True)
-        examples["output"] = examples.output.fillna("").str.slice(0, 300)
-        atomic_write_text(out / "eval_examples.csv", examples.to_csv(index=False))
-        print(summary.to_string(index=False))
+        print(pd.DataFrame(rows).to_string(index=False))
     return 0
 
 

@@ -262,3 +262,22 @@ def test_distill_command_trains_every_method_on_the_examples_all_runs_finished(t
                               str(tmp_path / "bad"), "--eval", "gsm8k", "--eval-n", "1", "--device", "cpu"])
     with pytest.raises(PruneprobeError):
         run_distill_command(args)  # gsm8k without a data file and no hub: a clear error
+
+
+def test_distill_command_zero_shot_only_trains_nothing(tmp_path, monkeypatch, chains):
+    import pruneprobe.distill_cli as distill
+
+    student = tiny_pruner("llama")
+    model_dir = tmp_path / "student"
+    student.model.save_pretrained(model_dir)
+    student.tokenizer.save_pretrained(model_dir)
+    results = [pseudo_result(c, "greedy", i) for i, c in enumerate(chains)]
+    monkeypatch.setattr(distill, "_load_results", lambda path: (results, SimpleNamespace(dataset="gsm_symbolic", seed=0, n=4)))
+    parser = argparse.ArgumentParser(prog="pruneprobe")
+    add_distill_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["distill", "--run", "runs/x", "--keep", "1.0", "--zero-shot-only", "--student",
+                              str(model_dir), "--out", str(tmp_path / "z"), "--eval-n", "2", "--max-new-tokens", "2",
+                              "--device", "cpu", "--no-progress"])
+    assert run_distill_command(args) == 0
+    assert pd.read_csv(tmp_path / "z" / "eval.csv").label.tolist() == ["zero-shot"]
+    assert not (tmp_path / "z" / "adapter").exists()
