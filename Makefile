@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.pruneprobe-installed
 PYTHON ?= python3
 
-.PHONY: demo test test-fast bench bench-quick runs figures clean
+.PHONY: demo test test-fast bench bench-quick runs figures clean sufficiency distill
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,35 @@ runs: $(STAMP)
 	for m in surprisal h2o uniform random; do \
 	  $(PY) -m pruneprobe.cli run $(RUN_ARGS) --method $$m --objective joint --out data/runs/smollm2-$$m-joint || exit 1; \
 	done
+	# the other pruner, on the first 40 of the same examples (its own tokenizer would select others)
+	$(PY) -m pruneprobe.cli run --dataset gsm_symbolic --n 40 --seed 0 --examples-from data/runs/smollm2-greedy-joint \
+	  --pruner gemma3-270m --dtype bfloat16 --method greedy --objective joint --out data/runs/gemma3-greedy-joint
+
+# Sufficiency of the cached runs (data/sufficiency): the embedded SmolLM2 answers from the pruned chains.
+sufficiency: $(STAMP)
+	$(PY) -m pruneprobe.cli sufficiency --run greedy-joint=data/runs/smollm2-greedy-joint \
+	  --run greedy-answer=data/runs/smollm2-greedy-answer --run surprisal=data/runs/smollm2-surprisal-joint \
+	  --run h2o=data/runs/smollm2-h2o-joint --run uniform=data/runs/smollm2-uniform-joint \
+	  --run random=data/runs/smollm2-random-joint --dtype bfloat16 --out data/sufficiency
+
+# Distillation (data/distill, data/README.md): training chains pruned by each method, one LoRA student per
+# method and rho (lengths matched in student tokens), evaluated on held-out gsm_symbolic and GSM8K test.
+# Resumable; hours on a CPU. Students and adapters stay in runs/students; only their tables go to data/.
+GSM8K_TEST ?= ../shared/data/gsm8k/test.jsonl
+TRAIN_ARGS := --dataset gsm_symbolic --n 300 --seed 0 --pruner smollm2-135m --dtype bfloat16
+STUDENT_ARGS = --student smollm2-135m --dtype bfloat16 --eval-n 100 --eval gsm_symbolic --eval gsm8k=$(GSM8K_TEST) \
+	--same-examples-as runs/distill-train/greedy
+distill: $(STAMP)
+	$(PY) -m pruneprobe.cli run $(TRAIN_ARGS) --method greedy --keep 0.6 --out runs/distill-train/greedy
+	for m in surprisal uniform random; do \
+	  $(PY) -m pruneprobe.cli run $(TRAIN_ARGS) --method $$m --out runs/distill-train/$$m || exit 1; done
+	for k in 0.9 0.8 0.7; do for m in greedy surprisal uniform random; do \
+	  $(PY) -m pruneprobe.cli distill --run runs/distill-train/$$m --keep $$k --out runs/students/$$m-$$k $(STUDENT_ARGS) \
+	  || exit 1; done; done
+	$(PY) -m pruneprobe.cli distill --run runs/distill-train/greedy --keep 1.0 --out runs/students/full $(STUDENT_ARGS)
+	$(PY) -m pruneprobe.cli distill --run runs/distill-train/greedy --keep 1.0 --zero-shot-only \
+	  --out runs/students/zero-shot $(STUDENT_ARGS)
+	$(PY) -m pruneprobe.distill_cli collect runs/students data/distill
 
 clean:
 	rm -rf $(VENV) runs/demo

@@ -175,7 +175,7 @@ class TrainResult:
     total_steps: int
     losses: list[float] = field(default_factory=list)
     resumed_from: int | None = None
-    elapsed_s: float = 0.0
+    elapsed_s: float = 0.0  # training time over all calls (a resumed run adds the earlier ones)
     n_examples: int = 0
     n_truncated: int = 0
 
@@ -199,7 +199,8 @@ def _latest_checkpoint(out: Path) -> Path | None:
     return max(found)[1] if found else None
 
 
-def _save_checkpoint(out: Path, step: int, model, optimizer, scheduler, losses: list[float], keep: int) -> None:
+def _save_checkpoint(out: Path, step: int, model, optimizer, scheduler, losses: list[float], keep: int,
+                     seconds: float = 0.0) -> None:
     from peft import get_peft_model_state_dict
     from safetensors.torch import save_file
 
@@ -213,7 +214,7 @@ def _save_checkpoint(out: Path, step: int, model, optimizer, scheduler, losses: 
         rng["cuda"] = torch.cuda.get_rng_state_all()
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng},
                tmp / "state.pt")
-    atomic_write_text(tmp / "trainer_state.json", json.dumps({"step": step, "losses": losses}))
+    atomic_write_text(tmp / "trainer_state.json", json.dumps({"step": step, "losses": losses, "train_seconds": seconds}))
     shutil.rmtree(final, ignore_errors=True)
     tmp.rename(final)
     done = sorted((int(p.name.split("-")[1]), p) for p in out.glob("checkpoint-*") if p.name[11:].isdigit())
@@ -221,7 +222,7 @@ def _save_checkpoint(out: Path, step: int, model, optimizer, scheduler, losses: 
         shutil.rmtree(p, ignore_errors=True)
 
 
-def _load_checkpoint(path: Path, model, optimizer, scheduler) -> tuple[int, list[float]]:
+def _load_checkpoint(path: Path, model, optimizer, scheduler) -> tuple[int, list[float], float]:
     from peft import set_peft_model_state_dict
     from safetensors.torch import load_file
 
@@ -233,7 +234,7 @@ def _load_checkpoint(path: Path, model, optimizer, scheduler) -> tuple[int, list
     if "cuda" in state["rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["rng"]["cuda"])
     info = json.loads((path / "trainer_state.json").read_text())
-    return int(info["step"]), list(info["losses"])
+    return int(info["step"]), list(info["losses"]), float(info.get("train_seconds", 0.0))
 
 
 def train_student(student, sft_data: Sequence[SFTExample], out_dir, lora_r: int = 8, lora_alpha: int = 16,
@@ -305,10 +306,10 @@ def train_student(student, sft_data: Sequence[SFTExample], out_dir, lora_r: int 
     warm = int(warmup_ratio * total)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: (s + 1) / (warm + 1) if s < warm else max(0.0, (total - s) / max(1, total - warm)))
-    step, losses, resumed = 0, [], None
+    step, losses, resumed, before = 0, [], None, 0.0  # before: training seconds of earlier calls
     ckpt = _latest_checkpoint(out)
     if ckpt is not None:
-        step, losses = _load_checkpoint(ckpt, model, optimizer, scheduler)
+        step, losses, before = _load_checkpoint(ckpt, model, optimizer, scheduler)
         resumed = step
     pad_id = student.tokenizer.pad_token_id
     pad_id = pad_id if pad_id is not None else (student.tokenizer.eos_token_id or 0)
@@ -336,7 +337,8 @@ def train_student(student, sft_data: Sequence[SFTExample], out_dir, lora_r: int 
             bar.update(1)
             bar.set_postfix(loss=f"{losses[-1]:.4f}")
             if step % save_every == 0 or step == total:
-                _save_checkpoint(out, step, model, optimizer, scheduler, losses, keep_checkpoints)
+                _save_checkpoint(out, step, model, optimizer, scheduler, losses, keep_checkpoints,
+                                 before + time.perf_counter() - t0)
             if callback is not None:
                 callback(step, losses[-1])
     finally:
@@ -351,7 +353,7 @@ def train_student(student, sft_data: Sequence[SFTExample], out_dir, lora_r: int 
         tmp.rename(adapter)
     wrapped = Pruner(model=model, tokenizer=student.tokenizer, name=f"{student.name}+lora:{out.name}",
                      weights_hash=student.weights_hash, source=student.source, info={"adapter": str(adapter)})
-    return TrainResult(wrapped, out, adapter, step, total, losses, resumed, time.perf_counter() - t0,
+    return TrainResult(wrapped, out, adapter, step, total, losses, resumed, before + time.perf_counter() - t0,
                        len(encoded), n_trunc)
 
 

@@ -160,6 +160,8 @@ def test_resume_equals_straight_training(tmp_path):
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
     again = train_student(tiny_pruner("llama"), data, tmp_path / "a", **kw)  # finished: nothing to do
     assert again.resumed_from == 4 and again.step == 4
+    saved = json.loads((tmp_path / "a" / "checkpoint-4" / "trainer_state.json").read_text())["train_seconds"]
+    assert again.elapsed_s >= saved > 0.5 * straight.elapsed_s  # training time is kept across calls, not reset
     with pytest.raises(PruneprobeError, match="other settings .*lr"):
         train_student(tiny_pruner("llama"), data, tmp_path / "a", **dict(kw, lr=1e-3))
 
@@ -281,3 +283,22 @@ def test_distill_command_zero_shot_only_trains_nothing(tmp_path, monkeypatch, ch
     assert run_distill_command(args) == 0
     assert pd.read_csv(tmp_path / "z" / "eval.csv").label.tolist() == ["zero-shot"]
     assert not (tmp_path / "z" / "adapter").exists()
+
+
+def test_collect_student_results_gathers_and_redacts(tmp_path):
+    from pruneprobe.distill_cli import collect_student_results
+
+    for name, label in [("greedy-0.7", "greedy@0.7"), ("zero-shot", "zero-shot")]:
+        d = tmp_path / "students" / name
+        d.mkdir(parents=True)
+        pd.DataFrame([dict(label=label, eval_set=s, n=1, accuracy=1.0) for s in ("gsm_symbolic", "gsm8k")]).to_csv(
+            d / "eval.csv", index=False)
+        pd.DataFrame([dict(label=label, eval_set=s, example_id="x", output=f"text {s}", predicted="5", gold="05",
+                           correct=True) for s in ("gsm_symbolic", "gsm8k")]).to_csv(d / "eval_examples.csv", index=False)
+    summary = collect_student_results(tmp_path / "students", tmp_path / "out")
+    assert summary.label.tolist() == ["greedy@0.7"] * 2 + ["zero-shot"] * 2
+    ex = pd.read_csv(tmp_path / "out" / "eval_examples.csv", dtype={"gold": str}, keep_default_na=False)
+    assert ex[ex.eval_set == "gsm8k"].output.tolist() == ["", ""] and ex.gold.tolist() == ["05"] * 4
+    assert ex[ex.eval_set == "gsm_symbolic"].output.tolist() == ["text gsm_symbolic"] * 2
+    with pytest.raises(PruneprobeError, match="no student results"):
+        collect_student_results(tmp_path / "out", tmp_path / "x")
