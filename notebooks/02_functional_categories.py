@@ -51,7 +51,7 @@ for name, rs in results.items():
 # same examples); examples missing from the cache are labelled here.
 
 # %%
-cached = [pd.read_parquet(p) for p in sorted((ROOT / "data/labels").glob("*-rules.parquet"))]
+cached = [pd.read_parquet(p) for p in sorted((ROOT / "data/labels").glob("smollm2-*-rules.parquet"))]
 labels = pd.concat(cached).drop_duplicates(["example_id", "index"]) if cached else pd.DataFrame(
     columns=["example_id", "index", "token", "category"])
 have = set(labels["example_id"])

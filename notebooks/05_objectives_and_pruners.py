@@ -91,22 +91,35 @@ plt.show()
 # %% [markdown]
 # ## A second pruner: Gemma-3-270M
 #
-# The Gemma-3-270M runs are **not cached yet** (`data/runs/gemma3-*`). When present, the same
-# composition comparison runs here; otherwise this section is skipped.
+# `data/runs/gemma3-greedy-joint` prunes the first examples of the SmolLM2 runs with Gemma-3-270M
+# (joint objective, exact greedy). The tokenizers differ, so ranks are not compared token by token;
+# instead each pruner's category retention (its own tokens, its own rule labels) on the shared
+# examples, and the word-level agreement of the kept text at each rho.
 
 # %%
-gemma = sorted((ROOT / "data/runs").glob("gemma3-*"))
-if not gemma:
-    print("no data/runs/gemma3-* yet: skipping the pruner comparison")
+gemma_dir = ROOT / "data/runs/gemma3-greedy-joint"
+if not gemma_dir.is_dir():
+    print("no data/runs/gemma3-greedy-joint yet (make runs): skipping the pruner comparison")
 else:
-    from pruneprobe.analysis import category_composition
+    from pruneprobe.analysis import category_composition, compare_pruners_by_words
     from pruneprobe.categories import label_result
 
-    g_results = {p.name: list(load_run(p).results()) for p in gemma}
-    g_results = {k: v for k, v in g_results.items() if v}
-    labels = pd.concat([label_result(r) for rs in g_results.values() for r in rs])
-    comp = category_composition({**g_results}, labels, stages=(0.9, 0.7, 0.5), n_boot=200)
-    print(comp.pivot_table(index="category", columns=["run", "keep_ratio"], values="retention").round(2))
+    g_results = list(load_run(gemma_dir).results())
+    shared = {r.example_id for r in g_results}
+    s_results = [r for r in results["greedy joint"] if r.example_id in shared]
+    lab = {}
+    for name, rs in (("smollm2", s_results), ("gemma3", g_results)):
+        path = ROOT / f"data/labels/{name}-greedy-joint-rules.parquet"
+        cached = pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=["example_id", "index", "category"])
+        done = set(cached.example_id)
+        lab[name] = pd.concat([cached, *[label_result(r) for r in rs if r.example_id not in done]])
+    comps = [category_composition({f"{name} greedy joint": rs}, lab[name], stages=(0.9, 0.7, 0.5), n_boot=500)
+             for name, rs in (("smollm2", s_results), ("gemma3", g_results))]
+    comp = pd.concat(comps, ignore_index=True)
+    print(f"{len(g_results)} shared examples")
+    print(comp.pivot_table(index="category", columns=["run", "keep_ratio"], values="retention").round(2).to_string())
     fig = viz.plot_retention(comp, keep_ratio=0.5)
-    viz.save_figure(fig, "05_gemma_retention", FIG)
+    viz.save_figure(fig, "05_pruners_retention", FIG)
     plt.show()
+    words = compare_pruners_by_words(s_results, g_results, keep_ratios=RHOS)
+    print(words.round(3).to_string(index=False))

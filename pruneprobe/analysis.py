@@ -20,6 +20,7 @@ Conventions:
 from __future__ import annotations
 
 import itertools
+import re
 import warnings
 from collections.abc import Mapping
 from typing import Callable, Sequence
@@ -349,9 +350,74 @@ def _trace_at(r: PruneResult, key: str, rho: float) -> float:
     return float(values[k]) if k < len(values) and values[k] is not None else np.nan
 
 
+def word_view(r: PruneResult, rho: float) -> tuple[str, np.ndarray, np.ndarray] | None:
+    """``(stripped text, kept per word, mean normalised rank per word)`` of a result at ``rho``.
+
+    Words are whitespace-separated; a word is kept when most of its characters are, and its rank
+    is the mean over its characters of their token's step / R (never deleted: 1 + 1/R)."""
+    kept_tok = _kept(r, rho)
+    if kept_tok is None:
+        return None
+    rank = _ranks_for_tau(r) / max(r.n_tokens, 1)
+    chars_kept, chars_rank = [], []
+    for tok, k, rk in zip(r.tokens, kept_tok, rank):
+        chars_kept += [k] * len(tok)
+        chars_rank += [rk] * len(tok)
+    text = "".join(r.tokens)
+    lead = len(text) - len(text.lstrip())
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text)]
+    kept = np.array([np.mean(chars_kept[a:b]) > 0.5 for a, b in words], dtype=bool)
+    ranks = np.array([np.mean(chars_rank[a:b]) for a, b in words])
+    return text[lead:].rstrip(), kept, ranks
+
+
+def compare_pruners_by_words(results_a, results_b, keep_ratios: Sequence[float] = (0.9, 0.8, 0.7),
+                             n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Agreement of two runs with *different tokenizers* (e.g. two pruners), word by word.
+
+    On shared examples whose reasoning text matches: kept-word IoU at each rho against the IoU two
+    independent random deletions at the same word rates would give (``chance``), and the Spearman
+    correlation of the words' mean normalised ranks (``keep_ratio`` NaN). Columns: ``metric,
+    keep_ratio, mean, ci_lo, ci_hi, chance, n_examples``.
+    """
+    a = {r.example_id: r for r in results_a}
+    b = {r.example_id: r for r in results_b}
+    ids = sorted(set(a) & set(b))
+    rows = []
+
+    def emit(metric, rho, vals, chance=np.nan):
+        vals = np.asarray([v for v in vals if np.isfinite(v)], dtype=float)
+        pt, lo, hi = (bootstrap({"x": vals, "n": np.ones(len(vals))}, lambda s: s["x"] / s["n"], n_boot, seed)
+                      if len(vals) else (np.nan,) * 3)
+        rows.append(dict(metric=metric, keep_ratio=rho, mean=float(pt), ci_lo=float(lo), ci_hi=float(hi),
+                         chance=chance, n_examples=len(vals)))
+
+    for rho in keep_ratios:
+        iou, chance = [], []
+        for i in ids:
+            va, vb = word_view(a[i], rho), word_view(b[i], rho)
+            if va is None or vb is None or va[0] != vb[0]:
+                continue
+            iou.append(_iou(va[1], vb[1]))
+            n, ka, kb = len(va[1]), va[1].sum(), vb[1].sum()
+            inter = ka * kb / n if n else 0.0
+            chance.append(inter / (ka + kb - inter) if ka + kb - inter > 0 else 1.0)
+        emit("kept_word_iou", float(rho), iou, float(np.mean(chance)) if chance else np.nan)
+    rhos = []
+    for i in ids:
+        va, vb = word_view(a[i], 1.0), word_view(b[i], 1.0)
+        if va is not None and vb is not None and va[0] == vb[0] and len(va[2]) > 2:
+            rhos.append(stats.spearmanr(va[2], vb[2]).statistic)
+    emit("word_rank_spearman", np.nan, rhos, 0.0)
+    if not rows[-1]["n_examples"]:
+        warnings.warn("compare_pruners_by_words: no shared example with the same reasoning text", stacklevel=2)
+    return pd.DataFrame(rows)
+
+
 from .analysis_regression import (attention_rank_regression, layer_contribution,  # noqa: E402
                                   regression_table)
 
 __all__ = ["category_composition", "rank_dynamics", "rank_correlation_by_lag", "compare_runs",
+           "compare_pruners_by_words", "word_view",
            "regression_table", "attention_rank_regression", "layer_contribution", "bootstrap",
            "group_runs", "alive_matrix", "has_full_scores", "STAGES", "CATEGORY_ORDER", "RANKING_KINDS"]

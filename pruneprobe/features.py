@@ -106,8 +106,8 @@ def compute_labels(run_path, out_path, annotator=None) -> pd.DataFrame:
 
 
 # run name -> what ``main`` computes for it
-ATTENTION_RUNS = ("smollm2-greedy-joint", "smollm2-uniform-joint")  # uniform: all 120 examples
-LABEL_RUNS = ("smollm2-greedy-joint", "smollm2-greedy-answer", "smollm2-uniform-joint")
+ATTENTION_RUNS = ("smollm2-greedy-joint",)  # features depend on the examples, not the method
+LABEL_RUNS = ("smollm2-greedy-joint", "smollm2-greedy-answer", "smollm2-uniform-joint", "gemma3-greedy-joint")
 
 
 def main(argv=None) -> int:

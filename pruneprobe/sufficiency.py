@@ -177,6 +177,32 @@ def summarize_accuracy(per_example: pd.DataFrame, by: Iterable[str] = ("method",
     return pd.DataFrame(rows, columns=by + ["n", "n_correct", "accuracy", "ci_low", "ci_high", "answered"])
 
 
+def paired_difference(per_example: pd.DataFrame, reference: str, by: Iterable[str] = ("keep_ratio",),
+                      method_col: str = "method", n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Accuracy of ``reference`` minus each other method, paired on the same examples, per ``by``
+    group: ``diff`` with a bootstrap 95% CI over examples (resampled in pairs).
+
+    >>> df = pd.DataFrame(dict(method=["a", "b"] * 2, keep_ratio=0.7, example_id=[1, 1, 2, 2],
+    ...                        correct=[True, False, True, True]))
+    >>> paired_difference(df, "a")[["method", "n", "diff"]].values.tolist()
+    [['b', 2, 0.5]]
+    """
+    by = list(by)
+    rows = []
+    for key, group in per_example.groupby(by, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        wide = group.pivot_table(index="example_id", columns=method_col, values="correct", aggfunc="first")
+        if reference not in wide:
+            continue
+        for other in [c for c in wide.columns if c != reference]:
+            pair = wide[[reference, other]].dropna().astype(float)
+            d = (pair[reference] - pair[other]).to_numpy()
+            lo, hi = bootstrap_ci(d, n_boot, seed)
+            rows.append(dict(zip(by, key), reference=reference, method=other, n=len(d),
+                             diff=float(d.mean()) if len(d) else float("nan"), ci_low=lo, ci_high=hi))
+    return pd.DataFrame(rows, columns=by + ["reference", "method", "n", "diff", "ci_low", "ci_high"])
+
+
 # -- sufficiency ------------------------------------------------------------------------------------
 def sufficiency_prompt(model: Pruner, example: Example, reasoning: str | None) -> str:
     """Question + reasoning + newline + answer prefix (no reasoning: the answer prefix alone)."""
@@ -283,5 +309,5 @@ def run_sufficiency_command(args) -> int:
     return 0
 
 
-__all__ = ["evaluate_sufficiency", "run_sufficiency_command", "sufficiency_prompt", "answer_from_continuation", "generate_greedy",
+__all__ = ["evaluate_sufficiency", "paired_difference", "run_sufficiency_command", "sufficiency_prompt", "answer_from_continuation", "generate_greedy",
            "bootstrap_ci", "summarize_accuracy", "group_results", "assistant_prefix_prompt", "result_example"]

@@ -35,7 +35,7 @@ CATEGORY_COLORS = {
 KIND_COLORS = {"dynamic": "#d62728", "frozen": "#1f77b4", "random": "#7f7f7f"}
 
 __all__ = ["set_style", "save_figure", "plot_traces", "plot_composition", "plot_retention", "plot_hit_rates",
-           "plot_rank_correlation", "plot_regression_scores", "plot_layer_contribution", "plot_compare",
+           "plot_rank_correlation", "plot_regression_scores", "plot_layer_contribution", "plot_compare", "plot_accuracy",
            "pruning_html", "write_html", "category_list", "CATEGORY_COLORS"]
 
 
@@ -158,6 +158,38 @@ def plot_hit_rates(dyn: pd.DataFrame, top: int = 1):
         a.set_title(f"{run}: top-{top}")
     axes[0, 0].set_ylabel("hit rate")
     axes[0, -1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_accuracy(summary: pd.DataFrame, hue: str = "method", refs: Sequence[str] = ("full", "none"),
+                  panel: str | None = None, ax=None):
+    """Accuracy (with its CI) against keep ratio per ``hue``; ``refs`` rows drawn as horizontal bands;
+    one panel per value of ``panel`` (e.g. ``"eval_set"``)."""
+    plt = _plt()
+    panels = [None] if panel is None else list(summary[panel].unique())
+    if ax is None:
+        fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.4), sharey=True, squeeze=False)
+        axes = axes[0]
+    else:
+        fig, axes = ax.figure, [ax]
+    for a, value in zip(axes, panels):
+        d = summary if value is None else summary[summary[panel] == value]
+        for i, (name, g) in enumerate(d[d[hue].isin(refs)].groupby(hue, sort=False)):
+            row = g.iloc[0]
+            a.axhline(row["accuracy"], color="0.3", ls=("--", ":", "-.")[i % 3], lw=1, label=f"{name}")
+            a.axhspan(row["ci_low"], row["ci_high"], color="0.5", alpha=0.12)
+        for name, g in d[~d[hue].isin(refs)].groupby(hue, sort=False):
+            g = g.sort_values("keep_ratio")
+            a.errorbar(g["keep_ratio"], g["accuracy"], yerr=[g["accuracy"] - g["ci_low"], g["ci_high"] - g["accuracy"]],
+                       marker="o", ms=4, capsize=2, label=name)
+        a.set_xticks(sorted(d.loc[~d[hue].isin(refs), "keep_ratio"].unique()))
+        a.set_xlabel("keep ratio rho")
+        a.invert_xaxis()
+        if value is not None:
+            a.set_title(str(value))
+    axes[0].set_ylabel("accuracy")
+    axes[-1].legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
 

@@ -234,3 +234,29 @@ def test_tiny_greedy_runs(greedy_runs):
     assert table["normalized_rank"].between(0, 1).all()
     with pytest.raises(PruneprobeError, match="feature rows"):
         regression_table(results[:1], {"tom": feats.iloc[:3]})
+
+
+def tokenized(tokens, order, eid="e0"):
+    traces = {k: [np.nan] * (len(order) + 1) for k in TRACE_KEYS}
+    return PruneResult(example_id=eid, method="greedy", objective="joint", token_ids=list(range(len(tokens))),
+                       tokens=tokens, deletion_order=list(order), traces=traces)
+
+
+def test_compare_pruners_by_words_aligns_different_tokenizations():
+    from pruneprobe.analysis import compare_pruners_by_words, word_view
+
+    # "So 12 apples cost 30" in two tokenizations; both delete the words "So" then "apples" first
+    a = tokenized(["So", " 12", " app", "les", " cost", " 30"], [0, 2, 3, 4, 1, 5])
+    b = tokenized([" So", " 1", "2", " apples", " cost", " 3", "0"], [0, 3, 4, 1, 2, 5, 6])
+    text, kept, _ = word_view(a, 0.5)
+    assert text == "So 12 apples cost 30" and kept.tolist() == [False, True, False, True, True]
+    out = compare_pruners_by_words([a], [b], keep_ratios=(0.7, 0.5))
+    iou = out[out.metric == "kept_word_iou"].set_index("keep_ratio")
+    # rho 0.5: a keeps 12, cost, 30 (3 of 6 tokens); b keeps 1, 2, 3, 0 -> words 12, 30 (cost deleted)
+    assert iou.loc[0.5, "mean"] == pytest.approx(2 / 3) and iou.loc[0.5, "n_examples"] == 1
+    assert 0 < iou.loc[0.5, "chance"] < iou.loc[0.5, "mean"]
+    rho = out[out.metric == "word_rank_spearman"]["mean"].iloc[0]
+    assert 0.5 < rho <= 1.0
+    c = tokenized(["So", " 13", " apples"], [0, 1, 2])  # other text: skipped with a warning
+    with pytest.warns(UserWarning, match="no shared example"):
+        assert compare_pruners_by_words([a], [c]).n_examples.sum() == 0

@@ -21,6 +21,7 @@ EXPECTED = {
     "04_attention_predicts_rank": ["04_regression_delta_loglik.png", "04_layer_contribution.pdf"],
     "05_objectives_and_pruners": ["05_objective_kept_iou.png", "05_baselines_kendall_tau.pdf",
                                   "05_joint_logprob.png"],
+    "06_distillation": ["06_sufficiency.png", "06_sufficiency.pdf", "06_distillation.png", "06_distillation.pdf"],
 }
 
 pytestmark = [pytest.mark.slow,

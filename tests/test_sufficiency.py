@@ -156,3 +156,15 @@ def test_sufficiency_command_writes_tables_for_labelled_runs(tmp_path, monkeypat
     assert len(pd.read_csv(out / "examples.csv")) == 4
     assert main(["sufficiency", "--run", f"x={tmp_path / 'g'}", "--run", f"x={tmp_path / 'u'}", "--model",
                  str(model_dir), "--out", str(out)]) == 2  # duplicate labels: a clear error, exit status 2
+
+
+def test_paired_difference_pairs_examples_and_bootstraps():
+    from pruneprobe.sufficiency import paired_difference
+
+    rows = [dict(method=m, keep_ratio=0.7, example_id=i, correct=c)
+            for i, (a, b) in enumerate([(1, 0), (1, 0), (1, 1), (0, 0)]) for m, c in (("g", a), ("u", b))]
+    rows.append(dict(method="u", keep_ratio=0.7, example_id=9, correct=1))  # unpaired: left out
+    out = paired_difference(pd.DataFrame(rows), "g")
+    assert out[["method", "n", "diff"]].values.tolist() == [["u", 4, 0.5]]
+    assert 0 <= out.ci_low[0] <= 0.5 <= out.ci_high[0] <= 1
+    assert paired_difference(pd.DataFrame(rows), "missing").empty

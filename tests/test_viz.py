@@ -104,3 +104,17 @@ def test_save_figure_writes_png_and_pdf(tmp_path):
     assert [p.name for p in paths] == ["traces.png", "traces.pdf"]
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert paths[1].read_bytes()[:5] == b"%PDF-"
+
+
+def test_plot_accuracy_lines_bands_and_panels():
+    rows = [dict(method=m, keep_ratio=k, eval_set=s, accuracy=a, ci_low=a - 0.1, ci_high=a + 0.1)
+            for s in ("a", "b") for m, k, a in [("full", 1.0, 0.7), ("none", 0.0, 0.1), ("greedy", 0.9, 0.6),
+                                                ("greedy", 0.7, 0.5), ("uniform", 0.9, 0.4), ("uniform", 0.7, 0.2)]]
+    fig = viz.plot_accuracy(pd.DataFrame(rows), panel="eval_set")
+    axes = fig.axes
+    assert len(axes) == 2 and [a.get_title() for a in axes] == ["a", "b"]
+    labels = axes[-1].get_legend_handles_labels()[1]
+    assert labels == ["full", "none", "greedy", "uniform"]
+    ys = sorted(round(y, 2) for c in axes[0].containers if c.get_label() == "greedy" for y in c.lines[0].get_ydata())
+    assert ys == [0.5, 0.6]
+    assert axes[0].xaxis_inverted()
