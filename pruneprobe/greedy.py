@@ -14,6 +14,9 @@ Strategies:
   full re-score every ``refresh_every`` steps. An approximation: its fidelity to exact is
   measured in ``benchmarks/greedy_speed.py``; the category and regression analyses take it, the
   rank-dynamics analysis does not (unscored entries are NaN).
+- ``"multi"``: one full scoring, then the ``max(1, floor(multi_fraction * k))`` best candidates
+  are deleted (best first) while ``k`` tokens remain; rows of the extra deletions are NaN. Also an
+  approximation, measured the same way. Traces are exact for the sequence actually deleted.
 
 Scorers: ``"fast"`` (default, exact suffix-only recomputation, see ``fastscore``) or ``"naive"``
 (full recompute; the reference). Ties go to the earliest token.
@@ -36,7 +39,7 @@ from .models import Pruner
 from .result import TRACE_KEYS, PruneResult, n_keep_for
 from .scoring import resolve_objective, traces_from_state
 
-STRATEGIES = ("exact", "shortlist")
+STRATEGIES = ("exact", "shortlist", "multi")
 
 
 def as_pruner(pruner) -> Pruner:
@@ -58,6 +61,7 @@ def greedy_prune(
     strategy: str = "exact",
     shortlist: int = 16,
     refresh_every: int = 8,
+    multi_fraction: float = 0.05,
     batch_tokens: int | None = None,
     progress: bool = False,
     on_step: Callable[[int, int], None] | None = None,
@@ -72,6 +76,8 @@ def greedy_prune(
     obj = resolve_objective(objective)
     if strategy not in STRATEGIES:
         raise PruneprobeError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+    if not 0 < multi_fraction < 1:
+        raise PruneprobeError(f"multi_fraction must be in (0, 1), got {multi_fraction!r}")
     enc = encode_example(pruner, example)
     r = enc.n_reasoning
     n_steps = r if keep_ratio is None else r - n_keep_for(keep_ratio, r)
@@ -86,7 +92,8 @@ def greedy_prune(
     order: list[int] = []
     last = np.full(r, np.nan)  # latest score of each token (shortlist strategy)
     bar = _progress(progress, n_steps, example.id)
-    for step in range(n_steps):
+    step = 0
+    while step < n_steps:
         k = len(alive)
         full = strategy == "exact" or step % refresh_every == 0 or k <= shortlist
         if full:
@@ -105,17 +112,24 @@ def greedy_prune(
         for c, sc in zip(cands, scores):
             matrix[step, alive[c]] = sc
             last[alive[c]] = sc
-        pick = int(np.argmax(scores))  # first maximum: ties go to the earliest token
-        best = cands[pick]
-        order.append(alive.pop(best))
-        engine.delete(best)
-        chosen = lp[pick]  # the new state's log-probs, unless the scorer skipped some (answer-only)
-        state = chosen if not torch.isnan(chosen).any() else engine.state_logprobs()
-        for key, v in traces_from_state(state, k - 1).items():
-            traces[key].append(v)
-        if on_step is not None:
-            on_step(step + 1, n_steps)
-        bar.update(1)
+        picks = [int(np.argmax(scores))]  # first maximum: ties go to the earliest token
+        if strategy == "multi":
+            m = min(max(1, int(multi_fraction * k)), n_steps - step)
+            picks = np.argsort(-scores, kind="stable")[:m].tolist()
+        chosen_ids = [alive[cands[p]] for p in picks]
+        for n_done, orig in enumerate(chosen_ids):
+            best = alive.index(orig)
+            k = len(alive)
+            order.append(alive.pop(best))
+            engine.delete(best)
+            chosen = lp[picks[0]] if n_done == 0 else None  # the new state's log-probs, when scored
+            state = chosen if chosen is not None and not torch.isnan(chosen).any() else engine.state_logprobs()
+            for key, v in traces_from_state(state, k - 1).items():
+                traces[key].append(v)
+            step += 1
+            if on_step is not None:
+                on_step(step, n_steps)
+            bar.update(1)
     bar.close()
     elapsed = time.perf_counter() - t0
     return PruneResult(

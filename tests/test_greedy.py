@@ -67,7 +67,33 @@ def test_shortlist_strategy_scores_a_subset(pruner, example):
     assert all(finite[s] == 4 for s in (1, 2, 3, 4, 6, 7))
 
 
+def test_multi_strategy_deletes_the_best_few_of_one_scoring(pruner, example):
+    from pruneprobe.encoding import encode_example
+
+    exact = greedy_prune(pruner, example, max_steps=3)
+    r = greedy_prune(pruner, example, strategy="multi", multi_fraction=0.25)
+    k0 = r.n_tokens
+    m = int(0.25 * k0)
+    assert m >= 2 and sorted(r.deletion_order) == list(range(k0))
+    row0 = exact.candidate_scores[0]
+    assert r.deletion_order[:m] == np.argsort(-row0, kind="stable")[:m].tolist()  # best first
+    finite = np.isfinite(r.candidate_scores).sum(axis=1)
+    assert finite[0] == k0 and all(finite[1:m] == 0) and finite[m] == k0 - m  # one scoring per batch
+    # traces follow the sequence actually deleted: an independent forward after the first m deletions
+    enc = encode_example(pruner, example)
+    keep = [i for i in range(k0) if i not in set(r.deletion_order[:m])]
+    ids = torch.cat([enc.prefix_ids, enc.reasoning_ids[keep], enc.suffix_ids])
+    with torch.no_grad():
+        logp = torch.log_softmax(pruner.model(ids[None]).logits[0, :-1].float(), -1)
+    lp = logp.gather(-1, ids[1:, None]).squeeze(-1)[len(enc.prefix_ids) - 1:]
+    assert abs(lp.double().sum().item() - r.traces["joint_logprob"][m]) < 1e-3
+    assert r.traces["joint_logprob"][1] == pytest.approx(exact.traces["joint_logprob"][1], abs=1e-4)
+    tiny = greedy_prune(pruner, example, strategy="multi", multi_fraction=0.01, max_steps=3)
+    assert tiny.deletion_order == exact.deletion_order  # one deletion per scoring: exact
+
+
 @pytest.mark.parametrize("kwargs, message", [
+    ({"multi_fraction": 1.0}, "multi_fraction must be in"),
     ({"objective": "nope"}, "unknown objective"),
     ({"keep_ratio": 0}, "keep_ratio must be in"),
     ({"keep_ratio": 1.2}, "keep_ratio must be in"),
