@@ -95,7 +95,7 @@ def greedy_prune(
     step = 0
     while step < n_steps:
         k = len(alive)
-        full = strategy == "exact" or step % refresh_every == 0 or k <= shortlist
+        full = strategy != "shortlist" or step % refresh_every == 0 or k <= shortlist
         if full:
             cands = list(range(k))
         else:

@@ -79,6 +79,8 @@ def test_multi_strategy_deletes_the_best_few_of_one_scoring(pruner, example):
     assert r.deletion_order[:m] == np.argsort(-row0, kind="stable")[:m].tolist()  # best first
     finite = np.isfinite(r.candidate_scores).sum(axis=1)
     assert finite[0] == k0 and all(finite[1:m] == 0) and finite[m] == k0 - m  # one scoring per batch
+    scored = np.flatnonzero(finite)  # every scoring scores every kept token (no shortlist)
+    assert all(finite[s] == k0 - s for s in scored) and len(scored) < k0
     # traces follow the sequence actually deleted: an independent forward after the first m deletions
     enc = encode_example(pruner, example)
     keep = [i for i in range(k0) if i not in set(r.deletion_order[:m])]
