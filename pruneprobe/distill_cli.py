@@ -142,17 +142,14 @@ def _eval_sets(args, configs: list, train_questions: list[str]) -> list[tuple[st
 
 
 def _common_examples(runs: list, others: list[set] = ()) -> list:
-    """Every method on the same examples: keep those finished in all runs (in the first run's order)."""
-    common = set.intersection(*({r.example_id for r in results} for _, results, _ in runs), *others)
-    out = []
-    for path, results, config in runs:
-        kept = [r for r in results if r.example_id in common]
-        if len(kept) < len(results):
-            print(f"{path}: {len(results) - len(kept)} examples not finished in every run are left out")
-        out.append((path, kept, config))
-    if not common:
-        raise PruneprobeError("the runs share no finished example")
-    return out
+    """Every method on the same examples: keep those finished in all runs (in each run's order)."""
+    from .sufficiency import keep_shared_examples
+
+    kept = keep_shared_examples({i: results for i, (_, results, _) in enumerate(runs)}, others)
+    for i, (path, results, _) in enumerate(runs):
+        if len(kept[i]) < len(results):
+            print(f"{path}: {len(results) - len(kept[i])} examples not finished in every run are left out")
+    return [(path, kept[i], config) for i, (path, _, config) in enumerate(runs)]
 
 
 def run_distill_command(args) -> int:

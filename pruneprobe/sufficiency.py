@@ -60,6 +60,15 @@ def group_results(results) -> dict[str, list]:
     return grouped
 
 
+def keep_shared_examples(groups: Mapping, also: Iterable[set] = ()) -> dict:
+    """Each group's results restricted to the example ids every group (and every id set in
+    ``also``) has, in each group's own order: every method compared on the same examples."""
+    common = set.intersection(*({r.example_id for r in rs} for rs in groups.values()), *also)
+    if not common:
+        raise PruneprobeError("the runs share no finished example")
+    return {key: [r for r in rs if r.example_id in common] for key, rs in groups.items()}
+
+
 def result_example(result) -> Example:
     """The :class:`Example` stored in a ``PruneResult`` (question, answer, format)."""
     if not result.example or "question" not in result.example:
@@ -291,10 +300,7 @@ def run_sufficiency_command(args) -> int:
         if label in runs:
             raise PruneprobeError(f"two runs labelled {label!r}; write LABEL=DIR to tell them apart")
         runs[label] = list(load_run(path).results())
-    common = set.intersection(*({r.example_id for r in rs} for rs in runs.values()))
-    if not common:
-        raise PruneprobeError("the runs share no finished example")
-    results = {label: [r for r in rs if r.example_id in common] for label, rs in runs.items()}
+    results = keep_shared_examples(runs)
     model = load_pruner(args.model, device=args.device, dtype=args.dtype)
     per_example = evaluate_sufficiency(model, results, tuple(args.keep or (0.9, 0.8, 0.7)), args.max_new_tokens,
                                        batch_size=args.batch_size, per_example=True, progress=not args.no_progress)
@@ -304,10 +310,10 @@ def run_sufficiency_command(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "summary.csv", summary.to_csv(index=False))
     atomic_write_text(out / "examples.csv", per_example.to_csv(index=False))
-    print(f"{len(common)} examples in every run; {model.name} answering")
+    print(f"{len(next(iter(results.values())))} examples in every run; {model.name} answering")
     print(summary.to_string(index=False))
     return 0
 
 
-__all__ = ["evaluate_sufficiency", "paired_difference", "run_sufficiency_command", "sufficiency_prompt", "answer_from_continuation", "generate_greedy",
+__all__ = ["evaluate_sufficiency", "keep_shared_examples", "paired_difference", "run_sufficiency_command", "sufficiency_prompt", "answer_from_continuation", "generate_greedy",
            "bootstrap_ci", "summarize_accuracy", "group_results", "assistant_prefix_prompt", "result_example"]

@@ -7,6 +7,7 @@ templates and offsets are real; their weights are random, so tests check logic, 
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import pytest
 import torch
@@ -60,6 +61,14 @@ def tiny_pruner(arch: str = "llama", chat: bool | None = None, seed: int = 0, **
     """Tiny random model + SmolLM2 tokenizer; GPT-2 gets the plain template (no chat template)."""
     chat = (arch != "gpt2") if chat is None else chat
     return Pruner.from_model(tiny_model(arch, seed=seed, **kw), _tokenizer(chat), name=f"tiny-{arch}")
+
+
+def make_model_dir(path: Path, seed: int = 0) -> Path:
+    """Save a tiny random Llama and the SmolLM2 tokenizer as a loadable model directory."""
+    pruner = tiny_pruner("llama", seed=seed)
+    pruner.model.save_pretrained(path)
+    pruner.tokenizer.save_pretrained(path)
+    return path
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import pytest
 
 from pruneprobe.cli import main
 from pruneprobe.runs import load_run
-from test_runs import SHORT, make_model_dir, write_jsonl
+from conftest import make_model_dir
+from test_runs import SHORT, write_jsonl
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

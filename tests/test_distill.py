@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import smol_tokenizer_dir, tiny_pruner
+from conftest import make_model_dir, smol_tokenizer_dir, tiny_pruner
 
 from pruneprobe import Example, PruneprobeError
 from pruneprobe.distill import (CPU_CONFIG, PAPER_GPU_CONFIG, add_distill_parser, build_sft_data, check_disjoint,
@@ -206,13 +206,15 @@ def test_configs():
 
 
 # -- command line ---------------------------------------------------------------------------------------------
-def test_distill_command(tmp_path, monkeypatch, chains):
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """A tiny student saved as a model directory (what ``--student`` takes)."""
+    return make_model_dir(tmp_path_factory.mktemp("student") / "model")
+
+
+def test_distill_command(tmp_path, monkeypatch, chains, model_dir):
     import pruneprobe.distill_cli as distill  # the command and its _load_results live there
 
-    student = tiny_pruner("llama")
-    model_dir = tmp_path / "student"
-    student.model.save_pretrained(model_dir)
-    student.tokenizer.save_pretrained(model_dir)
     results = [pseudo_result(c, "greedy", i) for i, c in enumerate(chains)]
     config = SimpleNamespace(dataset="gsm_symbolic", seed=0, n=4)
     monkeypatch.setattr(distill, "_load_results", lambda path: (results, config))
@@ -224,7 +226,6 @@ def test_distill_command(tmp_path, monkeypatch, chains):
     assert run_distill_command(args) == 0
     out = tmp_path / "out"
     assert (out / "adapter" / "adapter_config.json").exists() and (out / "checkpoint-2").is_dir()
-    rows = (out / "eval.csv").read_text().splitlines()
     summary = pd.read_csv(out / "eval.csv")
     assert summary.label.tolist() == ["zero-shot", "greedy@0.7"] and set(summary.eval_set) == {"gsm_symbolic"}
     assert {"accuracy", "ci_low", "ci_high", "n_train", "train_s", "eval_s", "achieved_mean"} <= set(summary.columns)
@@ -235,13 +236,9 @@ def test_distill_command(tmp_path, monkeypatch, chains):
     assert first["method"] == "greedy" and first["keep_ratio"] == 0.7
 
 
-def test_distill_command_trains_every_method_on_the_examples_all_runs_finished(tmp_path, monkeypatch, chains):
+def test_distill_command_trains_every_method_on_the_examples_all_runs_finished(tmp_path, monkeypatch, chains, model_dir):
     import pruneprobe.distill_cli as distill
 
-    student = tiny_pruner("llama")
-    model_dir = tmp_path / "student"
-    student.model.save_pretrained(model_dir)
-    student.tokenizer.save_pretrained(model_dir)
     config = SimpleNamespace(dataset="gsm_symbolic", seed=0, n=4)
     by_path = {"runs/g": [pseudo_result(c, "greedy", i) for i, c in enumerate(chains[:3])],
                "runs/u": [pseudo_result(c, "uniform", i) for i, c in enumerate(chains)]}
@@ -266,13 +263,9 @@ def test_distill_command_trains_every_method_on_the_examples_all_runs_finished(t
         run_distill_command(args)  # gsm8k without a data file and no hub: a clear error
 
 
-def test_distill_command_zero_shot_only_trains_nothing(tmp_path, monkeypatch, chains):
+def test_distill_command_zero_shot_only_trains_nothing(tmp_path, monkeypatch, chains, model_dir):
     import pruneprobe.distill_cli as distill
 
-    student = tiny_pruner("llama")
-    model_dir = tmp_path / "student"
-    student.model.save_pretrained(model_dir)
-    student.tokenizer.save_pretrained(model_dir)
     results = [pseudo_result(c, "greedy", i) for i, c in enumerate(chains)]
     monkeypatch.setattr(distill, "_load_results", lambda path: (results, SimpleNamespace(dataset="gsm_symbolic", seed=0, n=4)))
     parser = argparse.ArgumentParser(prog="pruneprobe")

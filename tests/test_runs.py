@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import tiny_pruner
+from conftest import make_model_dir
 from pruneprobe.errors import PruneprobeError
 from pruneprobe.result import PruneResult
 from pruneprobe.runs import RunConfig, _run_lock, load_run, read_errors, run_pruning, safe_id
@@ -40,14 +40,6 @@ KILL = [{"id": "k0", "question": "What is 2+3?", "reasoning": "2 plus 3 is 5.", 
 
 def write_jsonl(path: Path, rows) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    return path
-
-
-def make_model_dir(path: Path, seed: int = 0) -> Path:
-    """Save a tiny random Llama and the SmolLM2 tokenizer as a loadable model directory."""
-    pruner = tiny_pruner("llama", seed=seed)
-    pruner.model.save_pretrained(path)
-    pruner.tokenizer.save_pretrained(path)
     return path
 
 

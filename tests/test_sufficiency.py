@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from conftest import tiny_pruner
 
 from pruneprobe import Example, PruneprobeError
@@ -136,8 +135,8 @@ def test_generate_greedy_batches_match_single(pruner, example):
 
 
 def test_sufficiency_command_writes_tables_for_labelled_runs(tmp_path, monkeypatch):
-    from conftest import tiny_pruner
-    from test_runs import config_for, make_model_dir, write_jsonl, SHORT
+    from conftest import make_model_dir
+    from test_runs import SHORT, config_for, write_jsonl
 
     from pruneprobe.cli import main
     from pruneprobe.runs import run_pruning
