@@ -9,10 +9,13 @@ prefix ``< i``. Its log-prob vector is
     + log p(x[i+1] | x[<i])            (from the cached logits at i-1: the "skip" log-prob)
     + recomputed log-probs of x[i+2:]  (suffix tokens shifted left by one)
 
-Many candidates' suffixes are packed into one row with explicit ``position_ids`` and a 4-D
+Many candidates' suffixes are packed into one batch with explicit ``position_ids`` and a 4-D
 additive mask (each packed token sees the cached keys below its candidate's cut and its own
-candidate's earlier suffix tokens), chunked to ``batch_tokens`` packed tokens. Sliding-window
-layers (Gemma 3) get their own mask. After a deletion at ``d`` the cache is cropped to ``d - 2``
+candidate's earlier suffix tokens), chunked to ``batch_tokens`` packed tokens. Each batch row
+holds two suffixes, the longest with the shortest (``fold_rows``), so rows are nearly equal in
+length with next to no padding and each token attends over ``cache + row`` keys instead of
+``cache + chunk``; the cached prefix is broadcast to every row. Sliding-window layers (Gemma 3)
+get their own mask. After a deletion at ``d`` the cache is cropped to ``d - 2``
 and only the new tail is recomputed. Under the ``answer`` objective the LM head runs only where
 an answer token is predicted.
 
@@ -27,6 +30,7 @@ import inspect
 import logging
 from typing import Sequence
 
+import numpy as np
 import torch
 from transformers import DynamicCache
 
@@ -101,8 +105,9 @@ class FastScorer:
         self.next_lp = torch.cat([self.next_lp[:start], nxt])
         self.skip_lp = torch.cat([self.skip_lp[:start], skp])
 
-    def _cache(self, length: int) -> DynamicCache:
-        return DynamicCache(ddp_cache_data=[(k[:, :, :length], v[:, :, :length]) for k, v in zip(self.keys, self.values)])
+    def _cache(self, length: int, rows: int = 1) -> DynamicCache:
+        return DynamicCache(ddp_cache_data=[(k[:, :, :length].expand(rows, -1, -1, -1), v[:, :, :length].expand(rows, -1, -1, -1))
+                                            for k, v in zip(self.keys, self.values)])
 
     def delete(self, j: int) -> None:
         d = self.p + j
@@ -152,38 +157,63 @@ class FastScorer:
     def _score_chunk(self, chunk, out, first_suffix: int, answer_only: bool) -> None:
         p, n, dev = self.p, len(self.ids), self.device
         cuts = [p + j for _, j in chunk]  # sequence position of each deleted token
-        ids = torch.cat([self.ids[i + 1 : n - 1] for i in cuts])
-        pos = torch.cat([torch.arange(i, n - 2, device=dev) for i in cuts])
-        seg = torch.cat([torch.full((n - 2 - i,), s, device=dev) for s, i in enumerate(cuts)])
-        cut = torch.tensor(cuts, device=dev)[seg]
+        rows = fold_rows([n - 2 - i for i in cuts])
+        width = max(sum(n - 2 - cuts[s] for s in row) for row in rows)
+        # per row: segment id (-1 = padding), new position, token id, cut of the token's segment
+        seg = np.full((len(rows), width), -1, dtype=np.int64)
+        pos = np.zeros((len(rows), width), dtype=np.int64)
+        for b, row in enumerate(rows):
+            at = 0
+            for s in row:
+                length = n - 2 - cuts[s]
+                seg[b, at : at + length] = s
+                pos[b, at : at + length] = np.arange(cuts[s], n - 2)
+                at += length
+        seg, pos = torch.from_numpy(seg).to(dev), torch.from_numpy(pos).to(dev)
+        real = seg >= 0
+        ids = torch.where(real, self.ids[(pos + 1).clamp(max=n - 1)], self.ids[0])
+        cut = torch.where(real, torch.tensor(cuts, device=dev)[seg.clamp(min=0)], 1)  # padding sees key 0
         c = max(cuts)
         cache_pos = torch.arange(c, device=dev)
-        allowed_cache = cache_pos[None, :] < cut[:, None]
-        allowed_packed = (seg[:, None] == seg[None, :]) & (pos[None, :] <= pos[:, None])
-        allowed = torch.cat([allowed_cache, allowed_packed], dim=1)
+        allowed_cache = cache_pos[None, None, :] < cut[:, :, None]
+        allowed_packed = (seg[:, :, None] == seg[:, None, :]) & (pos[:, None, :] <= pos[:, :, None])
+        allowed = torch.cat([allowed_cache, allowed_packed], dim=2)
         mask = self._additive(allowed)
         if self.sliding_window is not None:
-            key_pos = torch.cat([cache_pos, pos])
-            window = key_pos[None, :] > pos[:, None] - self.sliding_window
+            key_pos = torch.cat([cache_pos.expand(len(rows), -1), pos], dim=1)
+            window = key_pos[:, None, :] > pos[:, :, None] - self.sliding_window
             mask = {"full_attention": mask, "sliding_attention": self._additive(allowed & window)}
         # a packed token at new position q predicts new position q+1; keep only the scored ones
         vec_index = pos + 1 - p  # index in the candidate's vector of the predicted token
-        keep = torch.nonzero(vec_index >= first_suffix).squeeze(-1) if answer_only else None
+        needed = real & (vec_index >= first_suffix) if answer_only else real
+        cols = torch.nonzero(needed.any(0)).squeeze(-1)  # LM head only on columns some row needs
         logits = self.model(
-            input_ids=ids[None], position_ids=pos[None], attention_mask=mask, use_cache=True,
-            **{self._cache_arg: self._cache(c)}, logits_to_keep=keep if keep is not None else 0,
-        ).logits[0]
-        self.tokens_computed += len(ids)
-        sel = keep if keep is not None else torch.arange(len(ids), device=dev)
-        targets = self.ids[pos[sel] + 2]  # packed token x[q+1] at new position q predicts x[q+2]
-        lp = torch.log_softmax(logits.float(), dim=-1).gather(-1, targets[:, None]).squeeze(-1)
-        rows = torch.tensor([r for r, _ in chunk], device=dev)[seg[sel]]
-        out[rows, vec_index[sel]] = lp
+            input_ids=ids, position_ids=pos, attention_mask=mask, use_cache=True,
+            **{self._cache_arg: self._cache(c, len(rows))}, logits_to_keep=cols,
+        ).logits
+        self.tokens_computed += int(real.sum())
+        b_idx, k_idx = torch.nonzero(needed[:, cols], as_tuple=True)
+        q_pos = pos[b_idx, cols[k_idx]]
+        picked = logits[b_idx, k_idx].float()
+        targets = self.ids[q_pos + 2]  # packed token x[q+1] at new position q predicts x[q+2]
+        lp = picked.gather(-1, targets[:, None]).squeeze(-1) - torch.logsumexp(picked, dim=-1)
+        out_rows = torch.tensor([r for r, _ in chunk], device=dev)[seg[b_idx, cols[k_idx]]]
+        out[out_rows, q_pos + 1 - p] = lp
 
     def _additive(self, allowed: torch.Tensor) -> torch.Tensor:
         dtype = next(self.model.parameters()).dtype
         mask = torch.zeros(allowed.shape, dtype=dtype, device=self.device)
-        return mask.masked_fill_(~allowed, torch.finfo(dtype).min)[None, None]
+        return mask.masked_fill_(~allowed, torch.finfo(dtype).min)[:, None]
+
+
+def fold_rows(lengths: Sequence[int]) -> list[list[int]]:
+    """Pack segments two per row, longest with shortest, so rows come out nearly equal in length.
+
+    >>> fold_rows([5, 4, 3, 2, 1])
+    [[0, 4], [1, 3], [2]]
+    """
+    order = sorted(range(len(lengths)), key=lambda s: -lengths[s])
+    return [[order[i], order[-1 - i]] if i != len(order) - 1 - i else [order[i]] for i in range((len(order) + 1) // 2)]
 
 
 def make_scorer(model, scorer: str = "fast", batch_tokens: int | None = None, answer_only: bool = False):

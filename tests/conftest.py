@@ -35,12 +35,15 @@ def _tokenizer(chat: bool):
 
 
 def tiny_model(arch: str = "llama", vocab_size: int = 49152, seed: int = 0, sliding_window: int = 16):
-    """A 2-3 layer random model of the given architecture shape, fp32, eval mode."""
+    """A 2-3 layer random model of the given architecture shape, fp32, eval mode.
+
+    Weights are drawn wider than the default (``initializer_range`` 0.3, not 0.02) so candidate
+    scores spread out: with near-uniform outputs, greedy choices become float-rounding ties."""
     import transformers as tf
 
     torch.manual_seed(seed)
     common = dict(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                  num_key_value_heads=2, intermediate_size=64, max_position_embeddings=1024)
+                  num_key_value_heads=2, intermediate_size=64, max_position_embeddings=1024, initializer_range=0.3)
     if arch == "llama":
         model = tf.LlamaForCausalLM(tf.LlamaConfig(**common))
     elif arch == "qwen2":
@@ -51,7 +54,8 @@ def tiny_model(arch: str = "llama", vocab_size: int = 49152, seed: int = 0, slid
         model = tf.Gemma3ForCausalLM(tf.Gemma3TextConfig(**cfg))
     elif arch == "gpt2":
         model = tf.GPT2LMHeadModel(tf.GPT2Config(vocab_size=vocab_size, n_embd=32, n_layer=2, n_head=4,
-                                                 n_positions=1024, bos_token_id=0, eos_token_id=0))
+                                                 n_positions=1024, bos_token_id=0, eos_token_id=0,
+                                                 initializer_range=0.3))
     else:
         raise ValueError(arch)
     return model.eval()

@@ -133,3 +133,13 @@ def test_embedded_smollm2_fast_equals_naive(smollm2):
     ex = example_with("3 + 4 = 7, and 7 * 2 = 14.")
     fast, naive = compare(smollm2, ex, "joint", fast_tokens=256)
     assert fast.n_steps == fast.n_tokens > 10
+
+
+def test_fold_rows_pairs_long_with_short_suffixes():
+    from pruneprobe.fastscore import fold_rows
+
+    lengths = [40, 39, 38, 37, 36, 35, 34]  # consecutive candidates: suffixes one token apart
+    rows = fold_rows(lengths)
+    assert sorted(s for row in rows for s in row) == list(range(7)) and all(len(r) <= 2 for r in rows)
+    assert {sum(lengths[s] for s in row) for row in rows if len(row) == 2} == {74}  # no padding
+    assert fold_rows([5]) == [[0]] and fold_rows([]) == []
