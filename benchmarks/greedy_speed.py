@@ -173,6 +173,7 @@ def main(argv=None):
     ap.add_argument("--batch-tokens", type=int, default=None)
     ap.add_argument("--shortlist", type=int, default=8)
     ap.add_argument("--refresh-every", type=int, default=10)
+    ap.add_argument("--window", type=int, default=4, help="strategy shortlist: neighbours re-scored on each side")
     ap.add_argument("--approx", default="shortlist", choices=("shortlist", "multi"),
                     help="the approximate strategy compared with exact")
     ap.add_argument("--multi-fraction", type=float, default=0.05, help="strategy multi: share of k deleted per scoring")
@@ -214,7 +215,7 @@ def main(argv=None):
         if not args.skip_naive and i % 2 == 1:
             naive, naive_t, _ = timed(pruner, ex, scorer="naive", **kw)
         short, short_t, _ = timed(pruner, ex, strategy=args.approx, shortlist=args.shortlist,
-                                  refresh_every=args.refresh_every, multi_fraction=args.multi_fraction, **kw)
+                                  refresh_every=args.refresh_every, window=args.window, multi_fraction=args.multi_fraction, **kw)
         row = {"id": f"{source}:{ex.id}", "R": fast.n_tokens, "fast_t": fast_t,
                "fast_tok": fast.metadata["tokens_computed"], "peak": peak}
         row["eff"] = row["fast_tok"] / fast_t / plain

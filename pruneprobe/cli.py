@@ -37,7 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--keep", type=float, default=None, dest="keep_ratio",
                      help="stop at this keep ratio in (0, 1] (default: prune to the end)")
     run.add_argument("--scorer", default="fast", help="fast (default) or naive")
-    run.add_argument("--strategy", default="exact", help="exact (default) or shortlist")
+    run.add_argument("--strategy", default="exact", help="exact (default), shortlist or multi (approximations; see greedy_prune)")
     run.add_argument("--dtype", default=None, help="float32 or bfloat16 (default: float32 on CPU)")
     run.add_argument("--classifier", default=None, help="token classifier for --method tokenskip")
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")

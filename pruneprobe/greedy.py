@@ -10,8 +10,9 @@ Canonical pattern::
 Strategies:
 - ``"exact"`` (default): every kept token is re-scored at every step; fills the whole
   candidate-score matrix. The rank-dynamics analysis needs it.
-- ``"shortlist"``: re-scores only the ``shortlist`` best candidates of their last scores, with a
-  full re-score every ``refresh_every`` steps. An approximation: its fidelity to exact is
+- ``"shortlist"``: re-scores only the ``shortlist`` best candidates by their last score (taken
+  relative to the state it was scored in) plus the ``window`` kept tokens on each side of the
+  last deletion, whose scores move most; a full re-score every ``refresh_every`` steps. An approximation: its fidelity to exact is
   measured in ``benchmarks/greedy_speed.py``; the category and regression analyses take it, the
   rank-dynamics analysis does not (unscored entries are NaN).
 - ``"multi"``: one full scoring, then the ``max(1, floor(multi_fraction * k))`` best candidates
@@ -61,6 +62,7 @@ def greedy_prune(
     strategy: str = "exact",
     shortlist: int = 16,
     refresh_every: int = 8,
+    window: int = 4,
     multi_fraction: float = 0.05,
     batch_tokens: int | None = None,
     progress: bool = False,
@@ -90,17 +92,21 @@ def greedy_prune(
     traces = {k: [v] for k, v in traces_from_state(engine.state_logprobs(), r).items()}
     matrix = np.full((n_steps, r), np.nan)
     order: list[int] = []
-    last = np.full(r, np.nan)  # latest score of each token (shortlist strategy)
+    # shortlist strategy: each token's latest score minus the objective of the state it was scored in
+    relative = np.full(r, np.nan)
+    state_value = float(obj.scores(engine.state_logprobs()[None], r)[0]) if strategy == "shortlist" else 0.0
+    last_cut = 0
     bar = _progress(progress, n_steps, example.id)
     step = 0
     while step < n_steps:
         k = len(alive)
-        full = strategy != "shortlist" or step % refresh_every == 0 or k <= shortlist
+        full = strategy != "shortlist" or step % refresh_every == 0 or k <= shortlist + 2 * window
         if full:
             cands = list(range(k))
         else:
-            prev = np.array([last[i] for i in alive])
-            cands = sorted(np.argsort(-prev, kind="stable")[:shortlist].tolist())
+            prev = np.array([relative[i] for i in alive])
+            near = range(max(0, last_cut - window), min(k, last_cut + window))
+            cands = sorted(set(np.argsort(-prev, kind="stable")[:shortlist].tolist()) | set(near))
         lp = engine.candidate_logprobs(cands)
         scores = obj.scores(lp, k - 1).numpy()
         if not np.all(np.isfinite(scores)):
@@ -111,12 +117,13 @@ def greedy_prune(
             )
         for c, sc in zip(cands, scores):
             matrix[step, alive[c]] = sc
-            last[alive[c]] = sc
+            relative[alive[c]] = sc - state_value
         picks = [int(np.argmax(scores))]  # first maximum: ties go to the earliest token
         if strategy == "multi":
             m = min(max(1, int(multi_fraction * k)), n_steps - step)
             picks = np.argsort(-scores, kind="stable")[:m].tolist()
         chosen_ids = [alive[cands[p]] for p in picks]
+        state_value, last_cut = float(scores[picks[0]]), alive.index(chosen_ids[0])
         for n_done, orig in enumerate(chosen_ids):
             best = alive.index(orig)
             k = len(alive)

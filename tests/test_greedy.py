@@ -61,10 +61,27 @@ def test_answer_objective_and_custom_callable(pruner, example):
 
 
 def test_shortlist_strategy_scores_a_subset(pruner, example):
-    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=4, refresh_every=5, max_steps=8)
+    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=4, window=0, refresh_every=5, max_steps=8)
     finite = np.isfinite(r.candidate_scores).sum(axis=1)
     assert finite[0] == r.n_tokens and finite[5] == r.n_tokens - 5  # full re-scores
     assert all(finite[s] == 4 for s in (1, 2, 3, 4, 6, 7))
+
+
+def test_shortlist_takes_best_relative_scores_and_the_last_deletions_neighbours(pruner, example):
+    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=3, window=2, refresh_every=100, max_steps=6)
+    scores, state = r.candidate_scores, r.traces["joint_logprob"]  # state[t]: objective before step t
+    assert np.isfinite(scores[0]).sum() == r.n_tokens
+    relative = scores[0] - state[0]
+    alive = list(range(r.n_tokens))
+    for step in range(1, r.n_steps):
+        cut = alive.index(r.deletion_order[step - 1])
+        alive.pop(cut)
+        best = sorted(alive, key=lambda i: -relative[i])[:3]
+        near = alive[max(0, cut - 2) : cut + 2]
+        scored = set(np.flatnonzero(np.isfinite(scores[step])).tolist())
+        assert scored == set(best) | set(near), step
+        assert r.deletion_order[step] == max(scored, key=lambda i: (scores[step, i], -i))  # best of those scored
+        relative[list(scored)] = scores[step, list(scored)] - state[step]
 
 
 def test_multi_strategy_deletes_the_best_few_of_one_scoring(pruner, example):
