@@ -192,13 +192,14 @@ class FastScorer:
             **{self._cache_arg: self._cache(c, len(rows))}, logits_to_keep=cols,
         ).logits
         self.tokens_computed += int(real.sum())
+        # packed token x[q+1] at new position q predicts x[q+2]; log-softmax without a [tokens, vocab] copy
+        targets = self.ids[(pos[:, cols] + 2).clamp(max=n - 1)]
+        logits = logits.float()
+        lp = logits.gather(-1, targets[..., None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
         b_idx, k_idx = torch.nonzero(needed[:, cols], as_tuple=True)
         q_pos = pos[b_idx, cols[k_idx]]
-        picked = logits[b_idx, k_idx].float()
-        targets = self.ids[q_pos + 2]  # packed token x[q+1] at new position q predicts x[q+2]
-        lp = picked.gather(-1, targets[:, None]).squeeze(-1) - torch.logsumexp(picked, dim=-1)
         out_rows = torch.tensor([r for r, _ in chunk], device=dev)[seg[b_idx, cols[k_idx]]]
-        out[out_rows, q_pos + 1 - p] = lp
+        out[out_rows, q_pos + 1 - p] = lp[b_idx, k_idx]
 
     def _additive(self, allowed: torch.Tensor) -> torch.Tensor:
         dtype = next(self.model.parameters()).dtype

@@ -61,7 +61,7 @@ def greedy_prune(
     scorer: str = "fast",
     strategy: str = "exact",
     shortlist: int = 16,
-    refresh_every: int = 8,
+    refresh_every: int = 25,
     window: int = 4,
     multi_fraction: float = 0.05,
     batch_tokens: int | None = None,
