@@ -157,18 +157,18 @@ class FastScorer:
     def _score_chunk(self, chunk, out, first_suffix: int, answer_only: bool) -> None:
         p, n, dev = self.p, len(self.ids), self.device
         cuts = [p + j for _, j in chunk]  # sequence position of each deleted token
-        rows = fold_rows([n - 2 - i for i in cuts])
-        width = max(sum(n - 2 - cuts[s] for s in row) for row in rows)
+        lengths = [n - 2 - i for i in cuts]  # recomputed tokens x[i+1 .. n-2] of each candidate
+        rows = fold_rows(lengths)
+        width = max(sum(lengths[s] for s in row) for row in rows)
         # per row: segment id (-1 = padding), new position, token id, cut of the token's segment
         seg = np.full((len(rows), width), -1, dtype=np.int64)
         pos = np.zeros((len(rows), width), dtype=np.int64)
         for b, row in enumerate(rows):
             at = 0
             for s in row:
-                length = n - 2 - cuts[s]
-                seg[b, at : at + length] = s
-                pos[b, at : at + length] = np.arange(cuts[s], n - 2)
-                at += length
+                seg[b, at : at + lengths[s]] = s
+                pos[b, at : at + lengths[s]] = np.arange(cuts[s], n - 2)
+                at += lengths[s]
         seg, pos = torch.from_numpy(seg).to(dev), torch.from_numpy(pos).to(dev)
         real = seg >= 0
         ids = torch.where(real, self.ids[(pos + 1).clamp(max=n - 1)], self.ids[0])
@@ -197,9 +197,8 @@ class FastScorer:
         logits = logits.float()
         lp = logits.gather(-1, targets[..., None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
         b_idx, k_idx = torch.nonzero(needed[:, cols], as_tuple=True)
-        q_pos = pos[b_idx, cols[k_idx]]
         out_rows = torch.tensor([r for r, _ in chunk], device=dev)[seg[b_idx, cols[k_idx]]]
-        out[out_rows, q_pos + 1 - p] = lp[b_idx, k_idx]
+        out[out_rows, vec_index[b_idx, cols[k_idx]]] = lp[b_idx, k_idx]
 
     def _additive(self, allowed: torch.Tensor) -> torch.Tensor:
         dtype = next(self.model.parameters()).dtype

@@ -90,13 +90,13 @@ def greedy_prune(
     t0 = time.perf_counter()
     engine.reset(enc.prefix_ids, enc.reasoning_ids, enc.suffix_ids)
     alive = list(range(r))  # original indices of kept tokens, in order
-    traces = {k: [v] for k, v in traces_from_state(engine.state_logprobs(), r).items()}
+    start = engine.state_logprobs()
+    traces = {k: [v] for k, v in traces_from_state(start, r).items()}
     matrix = np.full((n_steps, r), np.nan)
     order: list[int] = []
     # shortlist strategy: each token's latest score minus the objective of the state it was scored in
     relative = np.full(r, np.nan)
-    state_value = float(obj.scores(engine.state_logprobs()[None], r)[0]) if strategy == "shortlist" else 0.0
-    last_cut = 0
+    state_value, last_cut = float(obj.scores(start[None], r)[0]), 0  # current state; last deletion's index
     bar = _progress(progress, n_steps, example.id)
     step = 0
     while step < n_steps:
