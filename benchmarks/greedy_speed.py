@@ -173,12 +173,13 @@ def main(argv=None):
     ap.add_argument("--batch-tokens", type=int, default=None)
     ap.add_argument("--shortlist", type=int, default=16)
     ap.add_argument("--refresh-every", type=int, default=25)
-    ap.add_argument("--window", type=int, default=4, help="strategy shortlist: neighbours re-scored on each side")
+    ap.add_argument("--window", type=int, default=0, help="strategy shortlist: tokens past each cut recomputed for its estimate")
     ap.add_argument("--approx", default="shortlist", choices=("shortlist", "multi"),
                     help="the approximate strategy compared with exact")
     ap.add_argument("--multi-fraction", type=float, default=0.05, help="strategy multi: share of k deleted per scoring")
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--long-chain", type=int, default=300, help="peak-memory probe on a chain this long (0: off)")
+    ap.add_argument("--ids", default=None, help="comma-separated example ids: run only these (from the selection above)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--gsm8k", default=str(GSM8K), help="GSM8K test JSONL (default: ../shared/data/gsm8k)")
     args = ap.parse_args(argv)
@@ -196,6 +197,11 @@ def main(argv=None):
         pass
     card = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU: {cpu}, {torch.get_num_threads()} threads"
     examples = pick_examples(args, pruner)
+    if args.ids:
+        wanted = args.ids.split(",")
+        examples = [(src, e) for src, e in examples if e.id in wanted]
+        if len(examples) != len(wanted):
+            sys.exit(f"--ids: not in the selection: {sorted(set(wanted) - {e.id for _, e in examples})}")
     plain = plain_throughput(pruner, [e for _, e in examples])
     print(f"# {card}; model {args.pruner} ({args.dtype}); plain batched forward {plain:.0f} tokens/s")
     fp32 = None

@@ -35,6 +35,7 @@ import torch
 from transformers import DynamicCache
 
 from .errors import PruneprobeError
+from .scoring import window_estimate
 
 logger = logging.getLogger(__name__)
 
@@ -121,9 +122,11 @@ class FastScorer:
     # -- candidates ----------------------------------------------------------------------------
     @torch.no_grad()
     def candidate_logprobs(self, candidates: Sequence[int] | None = None,
-                           answer_only: bool | None = None) -> torch.Tensor:
+                           answer_only: bool | None = None, max_suffix: int | None = None) -> torch.Tensor:
         """``[C, k - 1 + S]`` log-probs; with ``answer_only`` the reasoning part is NaN (not computed
-        for recomputed positions)."""
+        for recomputed positions). With ``max_suffix=w`` only the ``w`` tokens after each cut are
+        recomputed and later tokens keep the current state's log-probs: a local estimate, exact
+        for candidates within ``w + 1`` tokens of the end."""
         answer_only = (not self.lm_head_everywhere) if answer_only is None else answer_only
         k, p, n = self.n_kept, self.p, len(self.ids)
         cands = list(range(k)) if candidates is None else list(candidates)
@@ -141,23 +144,29 @@ class FastScorer:
         size = 0
         for row, j in enumerate(cands):
             length = n - 2 - (p + j)  # recomputed tokens x[i+1 .. n-2]
-            if length <= 0:
+            if max_suffix is not None:
+                length = min(length, max_suffix)
+            if length <= 0 or (answer_only and j + length < first_suffix):  # nothing scored to recompute
                 continue
             if chunk and size + length > self.batch_tokens:
-                self._score_chunk(chunk, out, first_suffix, answer_only)
+                self._score_chunk(chunk, out, first_suffix, answer_only, max_suffix)
                 chunk, size = [], 0
             chunk.append((row, j))
             size += length
         if chunk:
-            self._score_chunk(chunk, out, first_suffix, answer_only)
+            self._score_chunk(chunk, out, first_suffix, answer_only, max_suffix)
+        if max_suffix is not None and cands:  # beyond the window: the current state's log-probs
+            out = window_estimate(out, cands, self.next_lp[p - 1 :], max_suffix)
         if answer_only:
             out[:, :first_suffix] = float("nan")
         return out.cpu()
 
-    def _score_chunk(self, chunk, out, first_suffix: int, answer_only: bool) -> None:
+    def _score_chunk(self, chunk, out, first_suffix: int, answer_only: bool, max_suffix: int | None = None) -> None:
         p, n, dev = self.p, len(self.ids), self.device
         cuts = [p + j for _, j in chunk]  # sequence position of each deleted token
         lengths = [n - 2 - i for i in cuts]  # recomputed tokens x[i+1 .. n-2] of each candidate
+        if max_suffix is not None:
+            lengths = [min(length, max_suffix) for length in lengths]
         rows = fold_rows(lengths)
         width = max(sum(lengths[s] for s in row) for row in rows)
         # per row: segment id (-1 = padding), new position, token id, cut of the token's segment
@@ -167,7 +176,7 @@ class FastScorer:
             at = 0
             for s in row:
                 seg[b, at : at + lengths[s]] = s
-                pos[b, at : at + lengths[s]] = np.arange(cuts[s], n - 2)
+                pos[b, at : at + lengths[s]] = np.arange(cuts[s], cuts[s] + lengths[s])
                 at += lengths[s]
         seg, pos = torch.from_numpy(seg).to(dev), torch.from_numpy(pos).to(dev)
         real = seg >= 0

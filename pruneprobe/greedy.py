@@ -10,12 +10,14 @@ Canonical pattern::
 Strategies:
 - ``"exact"`` (default): every kept token is re-scored at every step; fills the whole
   candidate-score matrix. The rank-dynamics analysis needs it.
-- ``"shortlist"``: re-scores only the ``shortlist`` best candidates by their last score (taken
-  relative to the state it was scored in) plus the ``window`` kept tokens on each side of the
-  last deletion, whose scores move most; a full re-score every ``refresh_every`` steps. An
-  approximation: its fidelity to exact is measured in ``benchmarks/greedy_speed.py`` (README:
-  same kept set at rho >= 0.7 on 3 of 5 chains, IoU 0.66-0.86 on the other two); the category
-  and regression analyses take it, the rank-dynamics analysis does not (unscored entries are NaN).
+- ``"shortlist"``: scores exactly only the ``shortlist`` candidates with the best estimate, and
+  deletes the best of them; every candidate is scored at the first step and every
+  ``refresh_every`` steps. The estimate costs no forward at ``window=0`` (default): the cached
+  log-prob of the token after the cut given the tokens before it, then each later kept token's
+  current log-prob plus the change the candidate's deletion made to it when last scored exactly
+  (``TokenEffects``); ``window=w`` recomputes ``w`` more tokens past each cut. An approximation:
+  its fidelity to exact is measured in ``benchmarks/greedy_speed.py`` (README); the category and
+  regression analyses take it, the rank-dynamics analysis does not (unscored entries are NaN).
 - ``"multi"``: one full scoring, then the ``max(1, floor(multi_fraction * k))`` best candidates
   are deleted (best first) while ``k`` tokens remain; rows of the extra deletions are NaN. Also an
   approximation, measured the same way. Traces are exact for the sequence actually deleted.
@@ -63,7 +65,7 @@ def greedy_prune(
     strategy: str = "exact",
     shortlist: int = 16,
     refresh_every: int = 25,
-    window: int = 4,
+    window: int = 0,
     multi_fraction: float = 0.05,
     batch_tokens: int | None = None,
     progress: bool = False,
@@ -90,24 +92,20 @@ def greedy_prune(
     t0 = time.perf_counter()
     engine.reset(enc.prefix_ids, enc.reasoning_ids, enc.suffix_ids)
     alive = list(range(r))  # original indices of kept tokens, in order
-    start = engine.state_logprobs()
-    traces = {k: [v] for k, v in traces_from_state(start, r).items()}
+    traces = {k: [v] for k, v in traces_from_state(engine.state_logprobs(), r).items()}
     matrix = np.full((n_steps, r), np.nan)
     order: list[int] = []
-    # shortlist strategy: each token's latest score minus the objective of the state it was scored in
-    relative = np.full(r, np.nan)
-    state_value, last_cut = float(obj.scores(start[None], r)[0]), 0  # current state; last deletion's index
+    effects = TokenEffects(r, len(enc.suffix_ids))  # shortlist strategy: stale per-token effects
     bar = _progress(progress, n_steps, example.id)
     step = 0
     while step < n_steps:
         k = len(alive)
-        full = strategy != "shortlist" or step % refresh_every == 0 or k <= shortlist + 2 * window
+        full = strategy != "shortlist" or step % refresh_every == 0 or k <= shortlist
         if full:
             cands = list(range(k))
-        else:
-            prev = np.array([relative[i] for i in alive])
-            near = range(max(0, last_cut - window), min(k, last_cut + window))
-            cands = sorted(set(np.argsort(-prev, kind="stable")[:shortlist].tolist()) | set(near))
+        else:  # rank by fresh log-probs up to the window, stale per-token effects past it
+            estimate = effects.estimate(engine.candidate_logprobs(None, max_suffix=window), alive, window)
+            cands = sorted(np.argsort(-obj.scores(estimate, k - 1).numpy(), kind="stable")[:shortlist].tolist())
         lp = engine.candidate_logprobs(cands)
         scores = obj.scores(lp, k - 1).numpy()
         if not np.all(np.isfinite(scores)):
@@ -116,15 +114,15 @@ def greedy_prune(
                 f"example {example.id!r}: non-finite score (NaN or inf) at step {step + 1} for reasoning "
                 f"token {bad} ({enc.reasoning_pieces[bad]!r}); check the model's dtype and weights"
             )
+        if strategy == "shortlist":
+            effects.record(lp, cands, alive, engine.state_logprobs())
         for c, sc in zip(cands, scores):
             matrix[step, alive[c]] = sc
-            relative[alive[c]] = sc - state_value
         picks = [int(np.argmax(scores))]  # first maximum: ties go to the earliest token
         if strategy == "multi":
             m = min(max(1, int(multi_fraction * k)), n_steps - step)
             picks = np.argsort(-scores, kind="stable")[:m].tolist()
         chosen_ids = [alive[cands[p]] for p in picks]
-        state_value, last_cut = float(scores[picks[0]]), alive.index(chosen_ids[0])
         for n_done, orig in enumerate(chosen_ids):
             best = alive.index(orig)
             k = len(alive)
@@ -148,6 +146,36 @@ def greedy_prune(
                                                          strategy=strategy, elapsed_s=elapsed,
                                                          tokens_computed=engine.tokens_computed),
     )
+
+
+class TokenEffects:
+    """For the shortlist strategy: how deleting each reasoning token changed every later token's
+    log-prob, when that token was last scored exactly (stale, indexed by original position).
+
+    A candidate's estimate keeps those effects on the tokens still kept and drops its effect on
+    tokens deleted since: once a later copy of a pattern is gone, the earlier copy stops paying
+    for the induction it fed, and its estimate rises with it.
+    """
+
+    def __init__(self, n_reasoning: int, n_suffix: int):
+        self.n_reasoning, self.n_suffix = n_reasoning, n_suffix
+        self.delta = np.zeros((n_reasoning, n_reasoning + n_suffix))
+
+    def _targets(self, alive: list[int]) -> np.ndarray:
+        """Original index of the token at each position ``v`` of a candidate vector past its cut."""
+        return np.array(alive[1:] + list(range(self.n_reasoning, self.n_reasoning + self.n_suffix)))
+
+    def record(self, logprobs: torch.Tensor, cands: list[int], alive: list[int], state: torch.Tensor) -> None:
+        lp, shifted = logprobs.double().numpy(), state[1:].double().numpy()[None, :]
+        past_cut = np.arange(lp.shape[1])[None, :] >= np.array(cands)[:, None]
+        self.delta[np.ix_([alive[c] for c in cands], self._targets(alive))] = np.where(past_cut, lp - shifted, 0.0)
+
+    def estimate(self, local: torch.Tensor, alive: list[int], window: int) -> torch.Tensor:
+        """``local``: every candidate's vector, exact up to ``window`` tokens past its cut and the
+        current state's log-probs after that; adds the stale effects after the window."""
+        stale = self.delta[np.ix_(alive, self._targets(alive))]
+        far = np.arange(local.shape[1])[None, :] > np.arange(len(alive))[:, None] + window
+        return local.double() + torch.from_numpy(np.where(far, stale, 0.0))
 
 
 def run_metadata(pruner: Pruner, enc, objective: str, **extra) -> dict:

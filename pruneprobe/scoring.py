@@ -129,14 +129,30 @@ class NaiveScorer:
     def state_logprobs(self) -> torch.Tensor:
         return self.sequence_logprobs(self._sequence(self.kept)[None])[0]
 
-    def candidate_logprobs(self, candidates: Sequence[int] | None = None) -> torch.Tensor:
-        """Rows for deleting each kept index in ``candidates`` (default: all)."""
-        cands = range(self.n_kept) if candidates is None else candidates
+    def candidate_logprobs(self, candidates: Sequence[int] | None = None, max_suffix: int | None = None) -> torch.Tensor:
+        """Rows for deleting each kept index in ``candidates`` (default: all); ``max_suffix``: see
+        ``window_estimate`` (computed here from the full rows, the reference for the fast scorer)."""
+        cands = list(range(self.n_kept) if candidates is None else candidates)
         rows = torch.stack([self._sequence(torch.cat([self.kept[:j], self.kept[j + 1 :]])) for j in cands])
-        return self.sequence_logprobs(rows)
+        lp = self.sequence_logprobs(rows)
+        return lp if max_suffix is None else window_estimate(lp, cands, self.state_logprobs(), max_suffix)
 
     def delete(self, j: int) -> None:
         self.kept = torch.cat([self.kept[:j], self.kept[j + 1 :]])
+
+
+def window_estimate(logprobs: torch.Tensor, candidates: Sequence[int], state: torch.Tensor, window: int) -> torch.Tensor:
+    """Candidate log-prob vectors with each token more than ``window`` past its cut given its
+    log-prob in the current ``state`` (``[k + S]``, reasoning then suffix).
+
+    Deleting kept token ``j`` changes the log-probs of every later token; this keeps the change
+    for the token after the cut and the ``window`` tokens after that: the local estimate the
+    shortlist strategy ranks candidates by. It is exact for candidates near the end.
+    """
+    cuts = torch.as_tensor(list(candidates), device=logprobs.device)[:, None]
+    cols = torch.arange(logprobs.shape[1], device=logprobs.device)[None, :]
+    stale = state[1 : 1 + logprobs.shape[1]].to(logprobs)[None, :]
+    return torch.where(cols > cuts + window, stale, logprobs)
 
 
 @torch.no_grad()

@@ -143,3 +143,37 @@ def test_fold_rows_pairs_long_with_short_suffixes():
     assert sorted(s for row in rows for s in row) == list(range(7)) and all(len(r) <= 2 for r in rows)
     assert {sum(lengths[s] for s in row) for row in rows if len(row) == 2} == {74}  # no padding
     assert fold_rows([5]) == [[0]] and fold_rows([]) == []
+
+
+@pytest.mark.parametrize("window", [0, 3])
+@pytest.mark.parametrize("objective", ["joint", "answer"])
+def test_windowed_estimate_equals_the_naive_reference(arch, objective, window):
+    """``max_suffix`` recomputes only ``window`` tokens after each cut; the naive scorer builds the
+    same estimate from full rows. Checked at the start and after deletions; a window past the end is exact."""
+    pruner = tiny_pruner(arch)
+    from pruneprobe.encoding import encode_example
+
+    enc = encode_example(pruner, example_with(chain(14)))
+    answer_only = objective == "answer"
+    fast = FastScorer(pruner.model, batch_tokens=40, lm_head_everywhere=not answer_only)
+    naive = NaiveScorer(pruner.model)
+    for s in (fast, naive):
+        s.reset(enc.prefix_ids, enc.reasoning_ids, enc.suffix_ids)
+    for j in (3, 0, None):
+        k = fast.n_kept
+        lf, ln = fast.candidate_logprobs(max_suffix=window), naive.candidate_logprobs(max_suffix=window)
+        exact = naive.candidate_logprobs()
+        if answer_only:
+            lf, ln, exact = lf[:, k - 1 :], ln[:, k - 1 :], exact[:, k - 1 :]
+        assert torch.allclose(lf, ln, atol=1e-3)
+        whole = fast.candidate_logprobs(max_suffix=len(enc.input_ids))
+        assert torch.allclose(whole[:, k - 1 :] if answer_only else whole, exact, atol=1e-3)
+        if not answer_only:  # the estimate differs from exact, and only past each cut's window
+            state = naive.state_logprobs()
+            for c in range(k):
+                far = slice(c + window + 1, None)
+                assert torch.equal(ln[c, far], state[1:][far]) and torch.equal(ln[c, : c + window + 1], exact[c, : c + window + 1])
+            assert not torch.allclose(lf, exact, atol=1e-3)
+        if j is not None:
+            fast.delete(j)
+            naive.delete(j)

@@ -67,21 +67,46 @@ def test_shortlist_strategy_scores_a_subset(pruner, example):
     assert all(finite[s] == 4 for s in (1, 2, 3, 4, 6, 7))
 
 
-def test_shortlist_takes_best_relative_scores_and_the_last_deletions_neighbours(pruner, example):
-    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=3, window=2, refresh_every=100, max_steps=6)
-    scores, state = r.candidate_scores, r.traces["joint_logprob"]  # state[t]: objective before step t
-    assert np.isfinite(scores[0]).sum() == r.n_tokens
-    relative = scores[0] - state[0]
-    alive = list(range(r.n_tokens))
-    for step in range(1, r.n_steps):
-        cut = alive.index(r.deletion_order[step - 1])
+@pytest.mark.parametrize("window", [0, 2])
+def test_shortlist_rescores_the_best_estimates(pruner, example, window):
+    """Replayed with the naive scorer as reference: after a full first step, each step scores
+    exactly the ``shortlist`` tokens with the best estimate and deletes the best of them. The
+    estimate: exact log-probs up to ``window`` tokens past the cut, then each kept token's
+    current log-prob plus the change the candidate's deletion made to it when last scored."""
+    from pruneprobe.encoding import encode_example
+
+    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=3, window=window, refresh_every=100, max_steps=6)
+    enc = encode_example(pruner, example)
+    ref = NaiveScorer(pruner.model)
+    ref.reset(enc.prefix_ids, enc.reasoning_ids, enc.suffix_ids)
+    suffix_ids = [r.n_tokens + i for i in range(len(enc.suffix_ids))]
+    effect, alive = {}, list(range(r.n_tokens))  # effect[(j, u)]: change in token u's log-prob when j goes
+    for step in range(r.n_steps):
+        exact, state, local = ref.candidate_logprobs(), ref.state_logprobs(), ref.candidate_logprobs(max_suffix=window)
+        targets = alive[1:] + suffix_ids  # token at each position of a candidate vector past the cut
+        estimate = {}
+        for c, j in enumerate(alive):
+            estimate[j] = local[c].double().sum().item() + sum(
+                effect.get((j, targets[v]), 0.0) for v in range(c + window + 1, len(targets)))
+        scored = set(np.flatnonzero(np.isfinite(r.candidate_scores[step])).tolist())
+        expected = alive if step == 0 else sorted(alive, key=lambda i: -estimate[i])[:3]
+        assert scored == set(expected), step
+        for c, j in enumerate(alive):
+            if j in scored:
+                assert r.candidate_scores[step, j] == pytest.approx(exact[c].double().sum().item(), abs=1e-3)
+                effect.update({(j, targets[v]): (exact[c, v] - state[v + 1]).item() for v in range(c, len(targets))})
+        assert r.deletion_order[step] == max(scored, key=lambda i: (r.candidate_scores[step, i], -i))
+        cut = alive.index(r.deletion_order[step])
         alive.pop(cut)
-        best = sorted(alive, key=lambda i: -relative[i])[:3]
-        near = alive[max(0, cut - 2) : cut + 2]
-        scored = set(np.flatnonzero(np.isfinite(scores[step])).tolist())
-        assert scored == set(best) | set(near), step
-        assert r.deletion_order[step] == max(scored, key=lambda i: (scores[step, i], -i))  # best of those scored
-        relative[list(scored)] = scores[step, list(scored)] - state[step]
+        ref.delete(cut)
+
+
+def test_shortlist_with_a_window_past_the_end_is_exact(pruner, example):
+    """When the window covers every suffix the estimates are exact, so the shortlist holds the best."""
+    exact = greedy_prune(pruner, example, max_steps=6)
+    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=2, window=10_000, refresh_every=100, max_steps=6)
+    assert r.deletion_order == exact.deletion_order
+    assert np.isfinite(r.candidate_scores[1:]).sum(axis=1).tolist() == [2] * 5
 
 
 def test_multi_strategy_deletes_the_best_few_of_one_scoring(pruner, example):
@@ -157,3 +182,13 @@ def test_embedded_pruner_keeps_the_math(smollm2):
     rand = prune_baseline(smollm2, ex, "random", seed=0)
     k = r.n_steps
     assert r.traces["joint_logprob"][k] > rand.traces["joint_logprob"][k] + 10  # nats
+
+
+def test_shortlist_under_the_answer_objective(pruner, example):
+    """Only answer log-probs are computed there; the estimate then rests on the stale effects."""
+    r = greedy_prune(pruner, example, "answer", strategy="shortlist", shortlist=3, refresh_every=100, max_steps=4)
+    exact_first = greedy_prune(pruner, example, "answer", max_steps=1)
+    assert r.deletion_order[0] == exact_first.deletion_order[0]
+    assert np.isfinite(r.candidate_scores[1:]).sum(axis=1).tolist() == [3, 3, 3]
+    for step, idx in enumerate(r.deletion_order):
+        assert r.candidate_scores[step, idx] == np.nanmax(r.candidate_scores[step])
