@@ -15,9 +15,11 @@ candidate's earlier suffix tokens), chunked to ``batch_tokens`` packed tokens. E
 holds two suffixes, the longest with the shortest (``fold_rows``), so rows are nearly equal in
 length with next to no padding and each token attends over ``cache + row`` keys instead of
 ``cache + chunk``; the cached prefix is broadcast to every row. Sliding-window layers (Gemma 3)
-get their own mask. After a deletion at ``d`` the cache is cropped to ``d - 2``
-and only the new tail is recomputed. Under the ``answer`` objective the LM head runs only where
-an answer token is predicted.
+get their own mask. After a deletion at ``d`` the new tail's keys, values and log-probs are
+taken from the deleted candidate's own packed suffix when it was just scored (``reuse_tokens``
+bounds what is kept; no forward), else the cache is cropped to ``d - 2`` and the tail recomputed;
+rows ``d - 2`` and ``d - 1`` keep their hidden states, so their new targets cost one LM-head
+product. Under the ``answer`` objective the LM head runs only where an answer token is predicted.
 
 Gotchas: the result equals ``NaiveScorer`` up to float rounding (fp32: ~1e-5); bf16 rounding
 differs between the packed and the full forward, so orders may differ at near-ties.
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from contextlib import contextmanager
 from typing import Sequence
 
 import numpy as np
@@ -54,13 +57,16 @@ class FastScorer:
 
     name = "fast"
 
-    def __init__(self, model, batch_tokens: int = 768, lm_head_everywhere: bool = True):
+    def __init__(self, model, batch_tokens: int = 768, lm_head_everywhere: bool = True, reuse_tokens: int = 4096):
         if not supports_fast_scoring(model):
             raise PruneprobeError(f"fast scorer does not support model type {model.config.model_type!r}")
         self.model = model
         self.batch_tokens = batch_tokens
         self.lm_head_everywhere = lm_head_everywhere
+        self.reuse_tokens = reuse_tokens  # packed suffix tokens kept per scoring for ``delete`` to adopt
         self.tokens_computed = 0
+        self._scored: dict[int, tuple] = {}  # candidate -> its kept packed suffix, from the last scoring
+        self._kept_tokens = 0
         cfg = model.config
         layer_types = getattr(cfg, "layer_types", None) or []
         self.sliding_window = getattr(cfg, "sliding_window", None) if "sliding_attention" in layer_types else None
@@ -82,6 +88,8 @@ class FastScorer:
         self.values: list[torch.Tensor] = []
         self.next_lp = torch.empty(0, device=self.device)  # [t] = log p(x[t+1] | x[<=t])
         self.skip_lp = torch.empty(0, device=self.device)  # [t] = log p(x[t+2] | x[<=t])
+        self.hidden = torch.empty(0, device=self.device)  # [t] = the LM head's input at position t
+        self._scored = {}
         self._extend_from(0)
 
     @property
@@ -94,8 +102,10 @@ class FastScorer:
         cache = self._cache(start) if start > 0 else DynamicCache()
         new = self.ids[start:]
         pos = torch.arange(start, len(self.ids), device=self.device)[None]
-        out = self.model(input_ids=new[None], position_ids=pos, use_cache=True, **{self._cache_arg: cache})
+        with self._lm_head_inputs() as hidden:
+            out = self.model(input_ids=new[None], position_ids=pos, use_cache=True, **{self._cache_arg: cache})
         self.tokens_computed += len(new)
+        self.hidden = torch.cat([self.hidden[:start], hidden[0][0]])
         layers = (out.get("cache") or out.get("past_key_values")).layers
         self.keys = [layer.keys for layer in layers]
         self.values = [layer.values for layer in layers]
@@ -110,11 +120,44 @@ class FastScorer:
         return DynamicCache(ddp_cache_data=[(k[:, :, :length].expand(rows, -1, -1, -1), v[:, :, :length].expand(rows, -1, -1, -1))
                                             for k, v in zip(self.keys, self.values)])
 
+    @contextmanager
+    def _lm_head_inputs(self):
+        """Collect the hidden states the LM head is applied to during a forward."""
+        got: list[torch.Tensor] = []
+        handle = self.model.get_output_embeddings().register_forward_hook(lambda mod, args, out: got.append(args[0]))
+        try:
+            yield got
+        finally:
+            handle.remove()
+
+    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        logits = self.model.get_output_embeddings()(hidden)
+        cap = getattr(self.model.config, "final_logit_softcapping", None)  # Gemma 2 / 3
+        return torch.tanh(logits / cap) * cap if cap else logits
+
     def delete(self, j: int) -> None:
         d = self.p + j
+        scored, self._scored = self._scored.get(j), {}
         self.ids = torch.cat([self.ids[:d], self.ids[d + 1 :]])
-        # rows d-2 (its skip target) and d-1 (its next target) changed targets; earlier rows did not
-        self._extend_from(max(d - 2, 0))
+        if scored is None:  # rows d-2 (skip target) and d-1 (next target) changed targets
+            self._extend_from(max(d - 2, 0))
+        else:
+            self._adopt(d, *scored)
+
+    @torch.no_grad()
+    def _adopt(self, d: int, kept: dict, row: int, at: int, length: int) -> None:
+        """New state after deleting position ``d``, from that candidate's packed suffix (positions
+        ``d ..``): its keys, values, hidden states and log-probs; rows ``d-2, d-1`` re-target."""
+        span, n, lo = slice(at, at + length), len(self.ids), max(d - 2, 0)
+        self.keys = [torch.cat([k[:, :, :d], new[row : row + 1, :, span]], dim=2) for k, new in zip(self.keys, kept["keys"])]
+        self.values = [torch.cat([v[:, :, :d], new[row : row + 1, :, span]], dim=2) for v, new in zip(self.values, kept["values"])]
+        self.hidden = torch.cat([self.hidden[:d], kept["hidden"][row, span]])
+        logp = torch.log_softmax(self._logits(self.hidden[lo:d]).float(), dim=-1)
+        rows = torch.arange(lo, d, device=self.device)
+        nxt = logp.gather(-1, self.ids[rows + 1, None]).squeeze(-1)
+        skp = logp.gather(-1, self.ids[(rows + 2).clamp(max=n - 1), None]).squeeze(-1)
+        self.next_lp = torch.cat([self.next_lp[:lo], nxt, kept["next"][row, span]])[: n - 1]
+        self.skip_lp = torch.cat([self.skip_lp[:lo], skp, kept["skip"][row, span]])[: max(n - 2, 0)]
 
     def state_logprobs(self) -> torch.Tensor:
         return self.next_lp[self.p - 1 :].cpu()
@@ -129,6 +172,8 @@ class FastScorer:
         for candidates within ``w + 1`` tokens of the end."""
         answer_only = (not self.lm_head_everywhere) if answer_only is None else answer_only
         k, p, n = self.n_kept, self.p, len(self.ids)
+        self._scored, self._kept_tokens = {}, 0
+        keep = max_suffix is None and not answer_only  # a full suffix, scored everywhere: delete can adopt it
         cands = list(range(k)) if candidates is None else list(candidates)
         width = k - 1 + self.s
         out = torch.full((len(cands), width), float("nan"), device=self.device)
@@ -149,19 +194,20 @@ class FastScorer:
             if length <= 0 or (answer_only and j + length < first_suffix):  # nothing scored to recompute
                 continue
             if chunk and size + length > self.batch_tokens:
-                self._score_chunk(chunk, out, first_suffix, answer_only, max_suffix)
+                self._score_chunk(chunk, out, first_suffix, answer_only, max_suffix, keep)
                 chunk, size = [], 0
             chunk.append((row, j))
             size += length
         if chunk:
-            self._score_chunk(chunk, out, first_suffix, answer_only, max_suffix)
+            self._score_chunk(chunk, out, first_suffix, answer_only, max_suffix, keep)
         if max_suffix is not None and cands:  # beyond the window: the current state's log-probs
             out = window_estimate(out, cands, self.next_lp[p - 1 :], max_suffix)
         if answer_only:
             out[:, :first_suffix] = float("nan")
         return out.cpu()
 
-    def _score_chunk(self, chunk, out, first_suffix: int, answer_only: bool, max_suffix: int | None = None) -> None:
+    def _score_chunk(self, chunk, out, first_suffix: int, answer_only: bool, max_suffix: int | None = None,
+                     keep: bool = False) -> None:
         p, n, dev = self.p, len(self.ids), self.device
         cuts = [p + j for _, j in chunk]  # sequence position of each deleted token
         lengths = [n - 2 - i for i in cuts]  # recomputed tokens x[i+1 .. n-2] of each candidate
@@ -172,11 +218,13 @@ class FastScorer:
         # per row: segment id (-1 = padding), new position, token id, cut of the token's segment
         seg = np.full((len(rows), width), -1, dtype=np.int64)
         pos = np.zeros((len(rows), width), dtype=np.int64)
+        placed = {}  # segment -> (row, offset)
         for b, row in enumerate(rows):
             at = 0
             for s in row:
                 seg[b, at : at + lengths[s]] = s
                 pos[b, at : at + lengths[s]] = np.arange(cuts[s], cuts[s] + lengths[s])
+                placed[s] = (b, at)
                 at += lengths[s]
         seg, pos = torch.from_numpy(seg).to(dev), torch.from_numpy(pos).to(dev)
         real = seg >= 0
@@ -196,15 +244,24 @@ class FastScorer:
         vec_index = pos + 1 - p  # index in the candidate's vector of the predicted token
         needed = real & (vec_index >= first_suffix) if answer_only else real
         cols = torch.nonzero(needed.any(0)).squeeze(-1)  # LM head only on columns some row needs
-        logits = self.model(
-            input_ids=ids, position_ids=pos, attention_mask=mask, use_cache=True,
-            **{self._cache_arg: self._cache(c, len(rows))}, logits_to_keep=cols,
-        ).logits
+        with self._lm_head_inputs() as hidden:
+            res = self.model(
+                input_ids=ids, position_ids=pos, attention_mask=mask, use_cache=True,
+                **{self._cache_arg: self._cache(c, len(rows))}, logits_to_keep=cols,
+            )
         self.tokens_computed += int(real.sum())
         # packed token x[q+1] at new position q predicts x[q+2]; log-softmax without a [tokens, vocab] copy
-        targets = self.ids[(pos[:, cols] + 2).clamp(max=n - 1)]
-        logits = logits.float()
-        lp = logits.gather(-1, targets[..., None]).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+        logits = res.logits.float()
+        lse = torch.logsumexp(logits, dim=-1)
+        lp = logits.gather(-1, self.ids[(pos[:, cols] + 2).clamp(max=n - 1)][..., None]).squeeze(-1) - lse
+        if keep and len(cols) == width and self._kept_tokens + int(real.sum()) <= self.reuse_tokens:
+            self._kept_tokens += int(real.sum())
+            skip = logits.gather(-1, self.ids[(pos + 3).clamp(max=n - 1)][..., None]).squeeze(-1) - lse
+            layers = (res.get("cache") or res.get("past_key_values")).layers
+            kept = {"keys": [layer.keys[:, :, c:].clone() for layer in layers], "hidden": hidden[0],
+                    "values": [layer.values[:, :, c:].clone() for layer in layers], "next": lp, "skip": skip}
+            for s, (row_id, j) in enumerate(chunk):
+                self._scored[j] = (kept, *placed[s], lengths[s])
         b_idx, k_idx = torch.nonzero(needed[:, cols], as_tuple=True)
         out_rows = torch.tensor([r for r, _ in chunk], device=dev)[seg[b_idx, cols[k_idx]]]
         out[out_rows, vec_index[b_idx, cols[k_idx]]] = lp[b_idx, k_idx]

@@ -177,3 +177,42 @@ def test_windowed_estimate_equals_the_naive_reference(arch, objective, window):
         if j is not None:
             fast.delete(j)
             naive.delete(j)
+
+
+@pytest.mark.parametrize("reuse_tokens", [0, 100, 4096])
+def test_delete_adopts_the_scored_suffix(arch, reuse_tokens):
+    """Deleting a candidate just scored takes its packed suffix (keys, values, log-probs) with no
+    forward; with a small ``reuse_tokens`` only the first chunks are kept and the rest recompute.
+    Either way the state and the next scores equal the naive reference, deletion after deletion."""
+    from conftest import tiny_model
+
+    model = tiny_model(arch, vocab_size=512, sliding_window=8)
+    g = torch.Generator().manual_seed(2)
+    prefix, kept, suffix = (torch.randint(0, 512, (n,), generator=g) for n in (12, 40, 6))
+    fast = FastScorer(model, batch_tokens=64, reuse_tokens=reuse_tokens)
+    naive = NaiveScorer(model, batch_tokens=8192)
+    for s in (fast, naive):
+        s.reset(prefix, kept, suffix)
+    adopted = 0
+    for j in (0, 20, 36, 36, 1, 0, 30):
+        lf, ln = fast.candidate_logprobs(), naive.candidate_logprobs()
+        assert torch.allclose(lf, ln, atol=1e-3)
+        assert torch.allclose(fast.state_logprobs(), naive.state_logprobs(), atol=1e-3)
+        before, reusable = fast.tokens_computed, j in fast._scored
+        fast.delete(j)
+        naive.delete(j)
+        assert (fast.tokens_computed == before) == reusable
+        adopted += reusable
+    assert torch.allclose(fast.candidate_logprobs(), naive.candidate_logprobs(), atol=1e-3)
+    assert (adopted == 0) == (reuse_tokens == 0)
+    assert (adopted == 7) == (reuse_tokens == 4096)
+
+
+def test_adopted_state_applies_gemma_logit_softcapping():
+    """Re-targeted rows go through the LM head outside the model's forward: softcapping included."""
+    pruner = tiny_pruner("gemma3")
+    pruner.model.config.final_logit_softcapping = 2.0
+    fast, _ = compare(pruner, example_with(chain(8)), "joint")
+    pruner.model.config.final_logit_softcapping = None
+    uncapped = greedy_prune(pruner, example_with(chain(8)), max_steps=1)
+    assert np.nanmax(np.abs(uncapped.candidate_scores[0] - fast.candidate_scores[0])) > 1e-2
