@@ -171,7 +171,7 @@ def main(argv=None):
     ap.add_argument("--max-tokens", type=int, default=120)
     ap.add_argument("--max-steps", type=int, default=None, help="stop each run after this many deletions")
     ap.add_argument("--batch-tokens", type=int, default=None)
-    ap.add_argument("--shortlist", type=int, default=16)
+    ap.add_argument("--shortlist", type=int, default=12)
     ap.add_argument("--refresh-every", type=int, default=25)
     ap.add_argument("--window", type=int, default=0, help="strategy shortlist: tokens past each cut recomputed for its estimate")
     ap.add_argument("--approx", default="shortlist", choices=("shortlist", "multi"),

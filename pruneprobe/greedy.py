@@ -63,7 +63,7 @@ def greedy_prune(
     max_steps: int | None = None,
     scorer: str = "fast",
     strategy: str = "exact",
-    shortlist: int = 16,
+    shortlist: int = 12,
     refresh_every: int = 25,
     window: int = 0,
     multi_fraction: float = 0.05,
