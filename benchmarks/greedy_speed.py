@@ -171,7 +171,8 @@ def main(argv=None):
     ap.add_argument("--max-tokens", type=int, default=120)
     ap.add_argument("--max-steps", type=int, default=None, help="stop each run after this many deletions")
     ap.add_argument("--batch-tokens", type=int, default=None)
-    ap.add_argument("--shortlist", type=int, default=12)
+    ap.add_argument("--shortlist", type=int, default=16, help="strategy shortlist: most candidates scored exactly per step")
+    ap.add_argument("--shortlist-fraction", type=float, default=1 / 3, help="strategy shortlist: share of the kept tokens scored (at least shortlist // 2)")
     ap.add_argument("--refresh-every", type=int, default=25)
     ap.add_argument("--window", type=int, default=0, help="strategy shortlist: tokens past each cut recomputed for its estimate")
     ap.add_argument("--approx", default="shortlist", choices=("shortlist", "multi"),
@@ -220,7 +221,7 @@ def main(argv=None):
         fast, fast_t, peak = timed(pruner, ex, scorer="fast", **kw)
         if not args.skip_naive and i % 2 == 1:
             naive, naive_t, _ = timed(pruner, ex, scorer="naive", **kw)
-        short, short_t, _ = timed(pruner, ex, strategy=args.approx, shortlist=args.shortlist,
+        short, short_t, _ = timed(pruner, ex, strategy=args.approx, shortlist=args.shortlist, shortlist_fraction=args.shortlist_fraction,
                                   refresh_every=args.refresh_every, window=args.window, multi_fraction=args.multi_fraction, **kw)
         row = {"id": f"{source}:{ex.id}", "R": fast.n_tokens, "fast_t": fast_t,
                "fast_tok": fast.metadata["tokens_computed"], "peak": peak}

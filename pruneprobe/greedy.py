@@ -10,9 +10,10 @@ Canonical pattern::
 Strategies:
 - ``"exact"`` (default): every kept token is re-scored at every step; fills the whole
   candidate-score matrix. The rank-dynamics analysis needs it.
-- ``"shortlist"``: scores exactly only the ``shortlist`` candidates with the best estimate, and
-  deletes the best of them; every candidate is scored at the first step and every
-  ``refresh_every`` steps. The estimate costs no forward at ``window=0`` (default): the cached
+- ``"shortlist"``: scores exactly only the candidates with the best estimate, a third of the
+  ``k`` kept tokens (``shortlist_fraction``) but at least ``shortlist // 2`` and at most
+  ``shortlist`` (16), and deletes the best of them; every candidate is scored at the first step
+  and every ``refresh_every`` steps. The estimate costs no forward at ``window=0`` (default): the cached
   log-prob of the token after the cut given the tokens before it, then each later kept token's
   current log-prob plus the change the candidate's deletion made to it when last scored exactly
   (``TokenEffects``); ``window=w`` recomputes ``w`` more tokens past each cut. An approximation:
@@ -28,6 +29,7 @@ Scorers: ``"fast"`` (default, exact suffix-only recomputation, see ``fastscore``
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Callable
 
@@ -63,7 +65,8 @@ def greedy_prune(
     max_steps: int | None = None,
     scorer: str = "fast",
     strategy: str = "exact",
-    shortlist: int = 12,
+    shortlist: int = 16,
+    shortlist_fraction: float = 1 / 3,
     refresh_every: int = 25,
     window: int = 0,
     multi_fraction: float = 0.05,
@@ -81,6 +84,8 @@ def greedy_prune(
     obj = resolve_objective(objective)
     if strategy not in STRATEGIES:
         raise PruneprobeError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
+    if not 0 < shortlist_fraction <= 1 or shortlist < 1:
+        raise PruneprobeError(f"need shortlist >= 1 and shortlist_fraction in (0, 1], got {shortlist!r}, {shortlist_fraction!r}")
     if not 0 < multi_fraction < 1:
         raise PruneprobeError(f"multi_fraction must be in (0, 1), got {multi_fraction!r}")
     enc = encode_example(pruner, example)
@@ -100,12 +105,13 @@ def greedy_prune(
     step = 0
     while step < n_steps:
         k = len(alive)
-        full = strategy != "shortlist" or step % refresh_every == 0 or k <= shortlist
+        size = shortlist_size(k, shortlist, shortlist_fraction)
+        full = strategy != "shortlist" or step % refresh_every == 0 or k <= size
         if full:
             cands = list(range(k))
         else:  # rank by fresh log-probs up to the window, stale per-token effects past it
             estimate = effects.estimate(engine.candidate_logprobs(None, max_suffix=window), alive, window)
-            cands = sorted(np.argsort(-obj.scores(estimate, k - 1).numpy(), kind="stable")[:shortlist].tolist())
+            cands = sorted(np.argsort(-obj.scores(estimate, k - 1).numpy(), kind="stable")[:size].tolist())
         lp = engine.candidate_logprobs(cands)
         scores = obj.scores(lp, k - 1).numpy()
         if not np.all(np.isfinite(scores)):
@@ -146,6 +152,15 @@ def greedy_prune(
                                                          strategy=strategy, elapsed_s=elapsed,
                                                          tokens_computed=engine.tokens_computed),
     )
+
+
+def shortlist_size(k: int, shortlist: int, fraction: float) -> int:
+    """Candidates the shortlist strategy scores exactly with ``k`` kept tokens.
+
+    >>> [shortlist_size(k, 16, 1 / 3) for k in (90, 40, 30, 12)]
+    [16, 14, 10, 8]
+    """
+    return min(shortlist, max(shortlist // 2, math.ceil(fraction * k)))
 
 
 class TokenEffects:

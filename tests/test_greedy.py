@@ -61,10 +61,27 @@ def test_answer_objective_and_custom_callable(pruner, example):
 
 
 def test_shortlist_strategy_scores_a_subset(pruner, example):
-    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=4, window=0, refresh_every=5, max_steps=8)
+    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=4, shortlist_fraction=1.0, window=0, refresh_every=5, max_steps=8)
     finite = np.isfinite(r.candidate_scores).sum(axis=1)
     assert finite[0] == r.n_tokens and finite[5] == r.n_tokens - 5  # full re-scores
     assert all(finite[s] == 4 for s in (1, 2, 3, 4, 6, 7))
+
+
+def test_shortlist_shrinks_with_the_kept_tokens(pruner, example):
+    """By default a third of the kept tokens, between shortlist // 2 and shortlist; every token
+    is scored once no more than that remain."""
+    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=6, refresh_every=100)
+    finite = np.isfinite(r.candidate_scores).sum(axis=1).tolist()
+    kept = [r.n_tokens - step for step in range(r.n_steps)]
+    expected = [k if step == 0 or k <= min(6, max(3, -(-k // 3))) else min(6, max(3, -(-k // 3)))
+                for step, k in enumerate(kept)]
+    assert r.n_tokens > 18 and finite == expected
+    assert len(set(finite[1:])) > 2  # 6, then fewer, then every token
+
+
+def test_shortlist_settings_are_checked(pruner, example):
+    with pytest.raises(PruneprobeError, match="shortlist_fraction"):
+        greedy_prune(pruner, example, strategy="shortlist", shortlist_fraction=0)
 
 
 @pytest.mark.parametrize("window", [0, 2])
@@ -75,7 +92,7 @@ def test_shortlist_rescores_the_best_estimates(pruner, example, window):
     current log-prob plus the change the candidate's deletion made to it when last scored."""
     from pruneprobe.encoding import encode_example
 
-    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=3, window=window, refresh_every=100, max_steps=6)
+    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=3, shortlist_fraction=1.0, window=window, refresh_every=100, max_steps=6)
     enc = encode_example(pruner, example)
     ref = NaiveScorer(pruner.model)
     ref.reset(enc.prefix_ids, enc.reasoning_ids, enc.suffix_ids)
@@ -104,7 +121,7 @@ def test_shortlist_rescores_the_best_estimates(pruner, example, window):
 def test_shortlist_with_a_window_past_the_end_is_exact(pruner, example):
     """When the window covers every suffix the estimates are exact, so the shortlist holds the best."""
     exact = greedy_prune(pruner, example, max_steps=6)
-    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=2, window=10_000, refresh_every=100, max_steps=6)
+    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=2, shortlist_fraction=1.0, window=10_000, refresh_every=100, max_steps=6)
     assert r.deletion_order == exact.deletion_order
     assert np.isfinite(r.candidate_scores[1:]).sum(axis=1).tolist() == [2] * 5
 
