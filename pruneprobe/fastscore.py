@@ -294,6 +294,9 @@ def make_scorer(model, scorer: str = "fast", batch_tokens: int | None = None, an
         logger.warning("model type %r is not known to take packed 4-D masks; using the naive scorer",
                        model.config.model_type)
         return NaiveScorer(model, batch_tokens=batch_tokens or 4096)
+    cuda = next(model.parameters()).device.type == "cuda"
     if batch_tokens is None:  # CPU: small chunks keep the block-diagonal attention waste low
-        batch_tokens = 16384 if next(model.parameters()).device.type == "cuda" else 768
-    return FastScorer(model, batch_tokens=batch_tokens, lm_head_everywhere=not answer_only)
+        batch_tokens = 16384 if cuda else 768
+    # suffixes kept for the next deletion to adopt (~50 KB a token for the 135M model): more on a GPU
+    return FastScorer(model, batch_tokens=batch_tokens, lm_head_everywhere=not answer_only,
+                      reuse_tokens=4 * batch_tokens if cuda else 4096)
