@@ -88,7 +88,7 @@ class FastScorer:
         self.values: list[torch.Tensor] = []
         self.next_lp = torch.empty(0, device=self.device)  # [t] = log p(x[t+1] | x[<=t])
         self.skip_lp = torch.empty(0, device=self.device)  # [t] = log p(x[t+2] | x[<=t])
-        self.hidden = torch.empty(0, device=self.device)  # [t] = the LM head's input at position t
+        self.hidden = torch.empty(0, device=self.device, dtype=next(self.model.parameters()).dtype)  # [t] = LM-head input at t
         self._scored = {}
         self._extend_from(0)
 

@@ -216,3 +216,22 @@ def test_adopted_state_applies_gemma_logit_softcapping():
     pruner.model.config.final_logit_softcapping = None
     uncapped = greedy_prune(pruner, example_with(chain(8)), max_steps=1)
     assert np.nanmax(np.abs(uncapped.candidate_scores[0] - fast.candidate_scores[0])) > 1e-2
+
+
+def test_adopted_state_in_bfloat16():
+    """In bf16 the adopted state keeps the model's dtype and matches a recomputed tail to bf16
+    rounding (a float32 hidden state would not reach the bf16 LM head at all)."""
+    from conftest import tiny_model
+
+    model = tiny_model("llama", vocab_size=512).to(torch.bfloat16)
+    g = torch.Generator().manual_seed(3)
+    prefix, kept, suffix = (torch.randint(0, 512, (n,), generator=g) for n in (10, 20, 5))
+    adopt, recompute = FastScorer(model), FastScorer(model, reuse_tokens=0)
+    for s in (adopt, recompute):
+        s.reset(prefix, kept, suffix)
+    for j in (3, 10, 0):
+        for s in (adopt, recompute):
+            s.candidate_logprobs()
+            s.delete(j)
+        assert torch.allclose(adopt.state_logprobs(), recompute.state_logprobs(), atol=0.15)
+    assert adopt.hidden.dtype == torch.bfloat16
