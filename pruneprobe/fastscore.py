@@ -149,8 +149,10 @@ class FastScorer:
         """New state after deleting position ``d``, from that candidate's packed suffix (positions
         ``d ..``): its keys, values, hidden states and log-probs; rows ``d-2, d-1`` re-target."""
         span, n, lo = slice(at, at + length), len(self.ids), max(d - 2, 0)
-        self.keys = [torch.cat([k[:, :, :d], new[row : row + 1, :, span]], dim=2) for k, new in zip(self.keys, kept["keys"])]
-        self.values = [torch.cat([v[:, :, :d], new[row : row + 1, :, span]], dim=2) for v, new in zip(self.values, kept["values"])]
+        def spliced(old, new):
+            return [torch.cat([o[:, :, :d], t[row : row + 1, :, span]], dim=2) for o, t in zip(old, new)]
+
+        self.keys, self.values = spliced(self.keys, kept["keys"]), spliced(self.values, kept["values"])
         self.hidden = torch.cat([self.hidden[:d], kept["hidden"][row, span]])
         logp = torch.log_softmax(self._logits(self.hidden[lo:d]).float(), dim=-1)
         rows = torch.arange(lo, d, device=self.device)
@@ -260,7 +262,7 @@ class FastScorer:
             layers = (res.get("cache") or res.get("past_key_values")).layers
             kept = {"keys": [layer.keys[:, :, c:].clone() for layer in layers], "hidden": hidden[0],
                     "values": [layer.values[:, :, c:].clone() for layer in layers], "next": lp, "skip": skip}
-            for s, (row_id, j) in enumerate(chunk):
+            for s, (_, j) in enumerate(chunk):
                 self._scored[j] = (kept, *placed[s], lengths[s])
         b_idx, k_idx = torch.nonzero(needed[:, cols], as_tuple=True)
         out_rows = torch.tensor([r for r, _ in chunk], device=dev)[seg[b_idx, cols[k_idx]]]
