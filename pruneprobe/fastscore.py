@@ -215,7 +215,8 @@ class FastScorer:
         lengths = [n - 2 - i for i in cuts]  # recomputed tokens x[i+1 .. n-2] of each candidate
         if max_suffix is not None:
             lengths = [min(length, max_suffix) for length in lengths]
-        rows = fold_rows(lengths)
+        # short windows: every segment in one row (no per-row copy of the cache); suffixes: two per row
+        rows = [list(range(len(lengths)))] if max_suffix is not None else fold_rows(lengths)
         width = max(sum(lengths[s] for s in row) for row in rows)
         # per row: segment id (-1 = padding), new position, token id, cut of the token's segment
         seg = np.full((len(rows), width), -1, dtype=np.int64)

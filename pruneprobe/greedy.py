@@ -29,6 +29,7 @@ Scorers: ``"fast"`` (default, exact suffix-only recomputation, see ``fastscore``
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from typing import Callable
@@ -67,8 +68,9 @@ def greedy_prune(
     strategy: str = "exact",
     shortlist: int = 16,
     shortlist_fraction: float = 1 / 3,
-    refresh_every: int = 25,
-    window: int = 0,
+    refresh_every: int | None = 25,
+    window: int = 2,
+    reach: int | None = 4,
     multi_fraction: float = 0.05,
     batch_tokens: int | None = None,
     progress: bool = False,
@@ -86,6 +88,8 @@ def greedy_prune(
         raise PruneprobeError(f"unknown strategy {strategy!r}; use one of {', '.join(STRATEGIES)}")
     if not 0 < shortlist_fraction <= 1 or shortlist < 1:
         raise PruneprobeError(f"need shortlist >= 1 and shortlist_fraction in (0, 1], got {shortlist!r}, {shortlist_fraction!r}")
+    if refresh_every is not None and refresh_every < 1:
+        raise PruneprobeError(f"refresh_every must be >= 1 or None (score every candidate only at the first step), got {refresh_every!r}")
     if not 0 < multi_fraction < 1:
         raise PruneprobeError(f"multi_fraction must be in (0, 1), got {multi_fraction!r}")
     enc = encode_example(pruner, example)
@@ -100,17 +104,17 @@ def greedy_prune(
     traces = {k: [v] for k, v in traces_from_state(engine.state_logprobs(), r).items()}
     matrix = np.full((n_steps, r), np.nan)
     order: list[int] = []
-    effects = TokenEffects(r, len(enc.suffix_ids))  # shortlist strategy: stale per-token effects
+    effects = TokenEffects(r, len(enc.suffix_ids), reach)  # shortlist strategy: stale per-token effects
     bar = _progress(progress, n_steps, example.id)
     step = 0
     while step < n_steps:
         k = len(alive)
         size = shortlist_size(k, shortlist, shortlist_fraction)
-        full = strategy != "shortlist" or step % refresh_every == 0 or k <= size
+        full = strategy != "shortlist" or step == 0 or bool(refresh_every and step % refresh_every == 0) or k <= size
         if full:
             cands = list(range(k))
         else:  # rank by fresh log-probs up to the window, stale per-token effects past it
-            estimate = effects.estimate(engine.candidate_logprobs(None, max_suffix=window), alive, window)
+            estimate = effects.estimate(engine, alive, window)
             cands = sorted(np.argsort(-obj.scores(estimate, k - 1).numpy(), kind="stable")[:size].tolist())
         lp = engine.candidate_logprobs(cands)
         scores = obj.scores(lp, k - 1).numpy()
@@ -121,7 +125,7 @@ def greedy_prune(
                 f"token {bad} ({enc.reasoning_pieces[bad]!r}); check the model's dtype and weights"
             )
         if strategy == "shortlist":
-            effects.record(lp, cands, alive, engine.state_logprobs())
+            effects.record(lp, cands, alive, engine.state_logprobs(), step)
         for c, sc in zip(cands, scores):
             matrix[step, alive[c]] = sc
         picks = [int(np.argmax(scores))]  # first maximum: ties go to the earliest token
@@ -133,6 +137,7 @@ def greedy_prune(
             best = alive.index(orig)
             k = len(alive)
             order.append(alive.pop(best))
+            effects.deleted(orig, step)
             engine.delete(best)
             chosen = lp[picks[0]] if n_done == 0 else None  # the new state's log-probs, when scored
             state = chosen if chosen is not None and not torch.isnan(chosen).any() else engine.state_logprobs()
@@ -169,28 +174,57 @@ class TokenEffects:
 
     A candidate's estimate keeps those effects on the tokens still kept and drops its effect on
     tokens deleted since: once a later copy of a pattern is gone, the earlier copy stops paying
-    for the induction it fed, and its estimate rises with it.
+    for the induction it fed, and its estimate rises with it. Where a deletion came within
+    ``reach`` kept tokens of a candidate since it was last scored, its neighbourhood changed
+    (arithmetic read across the gap: "$460" becoming "$60"), so the ``window`` tokens past its
+    cut are recomputed (``reach=None``: for every candidate).
     """
 
-    def __init__(self, n_reasoning: int, n_suffix: int):
-        self.n_reasoning, self.n_suffix = n_reasoning, n_suffix
+    def __init__(self, n_reasoning: int, n_suffix: int, reach: int | None = 4):
+        self.n_reasoning, self.n_suffix, self.reach = n_reasoning, n_suffix, reach
         self.delta = np.zeros((n_reasoning, n_reasoning + n_suffix))
+        self.scored_at = np.full(n_reasoning, -1)  # step at which each token was last scored exactly
+        self.deletions: list[tuple[int, int]] = []  # (original index, step)
 
     def _targets(self, alive: list[int]) -> np.ndarray:
         """Original index of the token at each position ``v`` of a candidate vector past its cut."""
         return np.array(alive[1:] + list(range(self.n_reasoning, self.n_reasoning + self.n_suffix)))
 
-    def record(self, logprobs: torch.Tensor, cands: list[int], alive: list[int], state: torch.Tensor) -> None:
+    def record(self, logprobs: torch.Tensor, cands: list[int], alive: list[int], state: torch.Tensor, step: int) -> None:
         lp, shifted = logprobs.double().numpy(), state[1:].double().numpy()[None, :]
         past_cut = np.arange(lp.shape[1])[None, :] >= np.array(cands)[:, None]
-        self.delta[np.ix_([alive[c] for c in cands], self._targets(alive))] = np.where(past_cut, lp - shifted, 0.0)
+        rows = [alive[c] for c in cands]
+        self.delta[np.ix_(rows, self._targets(alive))] = np.where(past_cut, lp - shifted, 0.0)
+        self.scored_at[rows] = step
 
-    def estimate(self, local: torch.Tensor, alive: list[int], window: int) -> torch.Tensor:
-        """``local``: every candidate's vector, exact up to ``window`` tokens past its cut and the
-        current state's log-probs after that; adds the stale effects after the window."""
+    def deleted(self, original_index: int, step: int) -> None:
+        self.deletions.append((original_index, step))
+
+    def changed_near(self, alive: list[int]) -> list[int]:
+        """Candidates (indices into ``alive``) with a deletion within ``reach`` kept tokens since
+        they were last scored exactly."""
+        if self.reach is None:
+            return list(range(len(alive)))
+        last, near = self.scored_at[alive], np.zeros(len(alive), dtype=bool)
+        for gone, step in self.deletions:
+            at = bisect.bisect_left(alive, gone)  # where the deleted token sat among the kept ones
+            lo, hi = max(at - self.reach, 0), at + self.reach
+            near[lo:hi] |= last[lo:hi] <= step
+        return np.flatnonzero(near).tolist()
+
+    def estimate(self, engine, alive: list[int], window: int) -> torch.Tensor:
+        """Every candidate's vector: exact log-probs up to its cut (cached), ``window`` tokens past it
+        where its neighbourhood changed (one small forward), the current state's log-probs after
+        that, plus the stale effects past the exact part."""
+        local = engine.candidate_logprobs(None, max_suffix=0).double()
+        windows = np.zeros(len(alive), dtype=np.int64)
+        near = self.changed_near(alive) if window else []
+        if near:
+            local[near] = engine.candidate_logprobs(near, max_suffix=window).double()
+            windows[near] = window
         stale = self.delta[np.ix_(alive, self._targets(alive))]
-        far = np.arange(local.shape[1])[None, :] > np.arange(len(alive))[:, None] + window
-        return local.double() + torch.from_numpy(np.where(far, stale, 0.0))
+        far = np.arange(local.shape[1])[None, :] > np.arange(len(alive))[:, None] + windows[:, None]
+        return local + torch.from_numpy(np.where(far, stale, 0.0))
 
 
 def run_metadata(pruner: Pruner, enc, objective: str, **extra) -> dict:

@@ -82,29 +82,46 @@ def test_shortlist_shrinks_with_the_kept_tokens(pruner, example):
 def test_shortlist_settings_are_checked(pruner, example):
     with pytest.raises(PruneprobeError, match="shortlist_fraction"):
         greedy_prune(pruner, example, strategy="shortlist", shortlist_fraction=0)
+    with pytest.raises(PruneprobeError, match="refresh_every"):
+        greedy_prune(pruner, example, strategy="shortlist", refresh_every=0)
 
 
-@pytest.mark.parametrize("window", [0, 2])
-def test_shortlist_rescores_the_best_estimates(pruner, example, window):
+def test_shortlist_without_refresh_scores_everything_only_first(pruner, example):
+    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=4, shortlist_fraction=1.0, refresh_every=None, max_steps=12)
+    finite = np.isfinite(r.candidate_scores).sum(axis=1).tolist()
+    assert finite == [r.n_tokens] + [4] * 11
+
+
+@pytest.mark.parametrize("window,reach", [(0, 4), (2, None), (2, 1), (3, 2)])
+def test_shortlist_rescores_the_best_estimates(pruner, example, window, reach):
     """Replayed with the naive scorer as reference: after a full first step, each step scores
     exactly the ``shortlist`` tokens with the best estimate and deletes the best of them. The
-    estimate: exact log-probs up to ``window`` tokens past the cut, then each kept token's
-    current log-prob plus the change the candidate's deletion made to it when last scored."""
+    estimate: exact log-probs up to the cut, and ``window`` tokens past it for a candidate with a
+    deletion since it was last scored and fewer than ``reach`` kept tokens between the two; then
+    each kept token's current log-prob plus the change the candidate's deletion made to it when
+    last scored."""
     from pruneprobe.encoding import encode_example
 
-    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=3, shortlist_fraction=1.0, window=window, refresh_every=100, max_steps=6)
+    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=3, shortlist_fraction=1.0, window=window,
+                     reach=reach, refresh_every=100, max_steps=8)
     enc = encode_example(pruner, example)
     ref = NaiveScorer(pruner.model)
     ref.reset(enc.prefix_ids, enc.reasoning_ids, enc.suffix_ids)
     suffix_ids = [r.n_tokens + i for i in range(len(enc.suffix_ids))]
     effect, alive = {}, list(range(r.n_tokens))  # effect[(j, u)]: change in token u's log-prob when j goes
+    scored_at, windowed = {}, 0
     for step in range(r.n_steps):
-        exact, state, local = ref.candidate_logprobs(), ref.state_logprobs(), ref.candidate_logprobs(max_suffix=window)
+        exact, state = ref.candidate_logprobs(), ref.state_logprobs()
+        local = {w: ref.candidate_logprobs(max_suffix=w) for w in {0, window}}
         targets = alive[1:] + suffix_ids  # token at each position of a candidate vector past the cut
         estimate = {}
         for c, j in enumerate(alive):
-            estimate[j] = local[c].double().sum().item() + sum(
-                effect.get((j, targets[v]), 0.0) for v in range(c + window + 1, len(targets)))
+            changed = any(t >= scored_at.get(j, step) and len([a for a in alive if min(g, j) < a < max(g, j)]) < (reach or 10**9)
+                          for t, g in enumerate(r.deletion_order[:step]))
+            w = window if changed else 0
+            windowed += w > 0 and step > 0
+            estimate[j] = local[w][c].double().sum().item() + sum(
+                effect.get((j, targets[v]), 0.0) for v in range(c + w + 1, len(targets)))
         scored = set(np.flatnonzero(np.isfinite(r.candidate_scores[step])).tolist())
         expected = alive if step == 0 else sorted(alive, key=lambda i: -estimate[i])[:3]
         assert scored == set(expected), step
@@ -112,16 +129,19 @@ def test_shortlist_rescores_the_best_estimates(pruner, example, window):
             if j in scored:
                 assert r.candidate_scores[step, j] == pytest.approx(exact[c].double().sum().item(), abs=1e-3)
                 effect.update({(j, targets[v]): (exact[c, v] - state[v + 1]).item() for v in range(c, len(targets))})
+                scored_at[j] = step
         assert r.deletion_order[step] == max(scored, key=lambda i: (r.candidate_scores[step, i], -i))
         cut = alive.index(r.deletion_order[step])
         alive.pop(cut)
         ref.delete(cut)
+    if window:  # the rule picked some candidates for a window and, with a reach, not all of them
+        assert windowed > 0 and (reach is None or windowed < sum(r.n_tokens - s for s in range(1, r.n_steps)))
 
 
 def test_shortlist_with_a_window_past_the_end_is_exact(pruner, example):
     """When the window covers every suffix the estimates are exact, so the shortlist holds the best."""
     exact = greedy_prune(pruner, example, max_steps=6)
-    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=2, shortlist_fraction=1.0, window=10_000, refresh_every=100, max_steps=6)
+    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=2, shortlist_fraction=1.0, window=10_000, reach=None, refresh_every=100, max_steps=6)
     assert r.deletion_order == exact.deletion_order
     assert np.isfinite(r.candidate_scores[1:]).sum(axis=1).tolist() == [2] * 5
 
