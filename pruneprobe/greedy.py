@@ -13,12 +13,15 @@ Strategies:
 - ``"shortlist"``: scores exactly only the candidates with the best estimate, a third of the
   ``k`` kept tokens (``shortlist_fraction``) but at least ``shortlist // 2`` and at most
   ``shortlist`` (16), and deletes the best of them; every candidate is scored at the first step
-  and every ``refresh_every`` steps. The estimate costs no forward at ``window=0`` (default): the cached
-  log-prob of the token after the cut given the tokens before it, then each later kept token's
-  current log-prob plus the change the candidate's deletion made to it when last scored exactly
-  (``TokenEffects``); ``window=w`` recomputes ``w`` more tokens past each cut. An approximation:
-  its fidelity to exact is measured in ``benchmarks/greedy_speed.py`` (README); the category and
-  regression analyses take it, the rank-dynamics analysis does not (unscored entries are NaN).
+  and every ``refresh_every`` steps (25; ``None``: only the first). The
+  estimate: the cached log-prob of the token after the cut given the tokens before it, then each
+  later kept token's current log-prob plus the change the candidate's deletion made to it when
+  last scored exactly (``TokenEffects``); where a deletion since then fell within ``reach`` (4)
+  kept tokens of the cut, the ``window`` (2) tokens past it are recomputed in one packed forward.
+  An approximation: long-range interactions (a token that stops mattering once a far token goes)
+  are invisible to it. Its fidelity to exact is measured in ``benchmarks/greedy_speed.py``
+  (README); the category and regression analyses take it, the rank-dynamics analysis does not
+  (unscored entries are NaN).
 - ``"multi"``: one full scoring, then the ``max(1, floor(multi_fraction * k))`` best candidates
   are deleted (best first) while ``k`` tokens remain; rows of the extra deletions are NaN. Also an
   approximation, measured the same way. Traces are exact for the sequence actually deleted.
@@ -90,6 +93,8 @@ def greedy_prune(
         raise PruneprobeError(f"need shortlist >= 1 and shortlist_fraction in (0, 1], got {shortlist!r}, {shortlist_fraction!r}")
     if refresh_every is not None and refresh_every < 1:
         raise PruneprobeError(f"refresh_every must be >= 1 or None (score every candidate only at the first step), got {refresh_every!r}")
+    if window < 0 or (reach is not None and reach < 0):
+        raise PruneprobeError(f"need window >= 0 and reach >= 0 or None, got window={window!r}, reach={reach!r}")
     if not 0 < multi_fraction < 1:
         raise PruneprobeError(f"multi_fraction must be in (0, 1), got {multi_fraction!r}")
     enc = encode_example(pruner, example)

@@ -84,6 +84,10 @@ def test_shortlist_settings_are_checked(pruner, example):
         greedy_prune(pruner, example, strategy="shortlist", shortlist_fraction=0)
     with pytest.raises(PruneprobeError, match="refresh_every"):
         greedy_prune(pruner, example, strategy="shortlist", refresh_every=0)
+    with pytest.raises(PruneprobeError, match="window"):
+        greedy_prune(pruner, example, strategy="shortlist", window=-1)
+    with pytest.raises(PruneprobeError, match="reach"):
+        greedy_prune(pruner, example, strategy="shortlist", reach=-2)
 
 
 def test_shortlist_without_refresh_scores_everything_only_first(pruner, example):
