@@ -13,15 +13,15 @@ Strategies:
 - ``"shortlist"``: scores exactly only the candidates with the best estimate, a third of the
   ``k`` kept tokens (``shortlist_fraction``) but at least ``shortlist // 2`` and at most
   ``shortlist`` (16), and deletes the best of them; every candidate is scored at the first step
-  and every ``refresh_every`` steps (25; ``None``: only the first). The
-  estimate: the cached log-prob of the token after the cut given the tokens before it, then each
-  later kept token's current log-prob plus the change the candidate's deletion made to it when
-  last scored exactly (``TokenEffects``); where a deletion since then fell within ``reach`` (4)
-  kept tokens of the cut, the ``window`` (2) tokens past it are recomputed in one packed forward.
-  An approximation: long-range interactions (a token that stops mattering once a far token goes)
-  are invisible to it. Its fidelity to exact is measured in ``benchmarks/greedy_speed.py``
-  (README); the category and regression analyses take it, the rank-dynamics analysis does not
-  (unscored entries are NaN).
+  and every ``refresh_every`` steps (25; ``None``: only the first). The estimate: the cached
+  log-prob of the token after the cut given the tokens before it, then each later kept token's
+  current log-prob plus the change the candidate's deletion made to it when last scored exactly
+  (``TokenEffects``); where a deletion since then fell within ``reach`` (4) kept tokens of the
+  cut, the ``window`` (2) tokens past it are recomputed in one packed forward. An approximation:
+  long-range interactions (a token that stops mattering once a far token goes) are invisible to
+  it; ``window=16, reach=8`` catches most of them, at a cost in speed. Its fidelity to exact is
+  measured in ``benchmarks/greedy_speed.py`` (README); the category and regression analyses take
+  it, the rank-dynamics analysis does not (unscored entries are NaN).
 - ``"multi"``: one full scoring, then the ``max(1, floor(multi_fraction * k))`` best candidates
   are deleted (best first) while ``k`` tokens remain; rows of the extra deletions are NaN. Also an
   approximation, measured the same way. Traces are exact for the sequence actually deleted.
