@@ -176,6 +176,8 @@ def main(argv=None):
     ap.add_argument("--refresh-every", type=int, default=25, help="strategy shortlist: score every candidate every this many steps (0: first step only)")
     ap.add_argument("--window", type=int, default=2, help="strategy shortlist: tokens past a changed cut recomputed for its estimate")
     ap.add_argument("--reach", type=int, default=4, help="strategy shortlist: a deletion with fewer kept tokens between marks a cut changed (-1: every cut)")
+    ap.add_argument("--shortlist-first", type=int, default=4, help="strategy shortlist: candidates in the first exact round (0: the whole shortlist at once)")
+    ap.add_argument("--margin", type=float, default=5.0, help="strategy shortlist: nats below the best exact score an estimate may be and still be scored")
     ap.add_argument("--approx", default="shortlist", choices=("shortlist", "multi"),
                     help="the approximate strategy compared with exact")
     ap.add_argument("--multi-fraction", type=float, default=0.05, help="strategy multi: share of k deleted per scoring")
@@ -224,7 +226,8 @@ def main(argv=None):
             naive, naive_t, _ = timed(pruner, ex, scorer="naive", **kw)
         short, short_t, _ = timed(pruner, ex, strategy=args.approx, shortlist=args.shortlist, shortlist_fraction=args.shortlist_fraction,
                                   refresh_every=args.refresh_every or None, window=args.window,
-                                  reach=None if args.reach < 0 else args.reach, multi_fraction=args.multi_fraction, **kw)
+                                  reach=None if args.reach < 0 else args.reach, shortlist_first=args.shortlist_first or None,
+                                  margin=args.margin, multi_fraction=args.multi_fraction, **kw)
         row = {"id": f"{source}:{ex.id}", "R": fast.n_tokens, "fast_t": fast_t,
                "fast_tok": fast.metadata["tokens_computed"], "peak": peak}
         row["eff"] = row["fast_tok"] / fast_t / plain

@@ -65,7 +65,7 @@ class FastScorer:
         self.lm_head_everywhere = lm_head_everywhere
         self.reuse_tokens = reuse_tokens  # packed suffix tokens kept per scoring for ``delete`` to adopt
         self.tokens_computed = 0
-        self._scored: dict[int, tuple] = {}  # candidate -> its kept packed suffix, from the last scoring
+        self._scored: dict[int, tuple] = {}  # candidate -> its kept packed suffix, scored since the last state change
         self._kept_tokens = 0
         cfg = model.config
         layer_types = getattr(cfg, "layer_types", None) or []
@@ -89,7 +89,7 @@ class FastScorer:
         self.next_lp = torch.empty(0, device=self.device)  # [t] = log p(x[t+1] | x[<=t])
         self.skip_lp = torch.empty(0, device=self.device)  # [t] = log p(x[t+2] | x[<=t])
         self.hidden = torch.empty(0, device=self.device, dtype=next(self.model.parameters()).dtype)  # [t] = LM-head input at t
-        self._scored = {}
+        self._scored, self._kept_tokens = {}, 0
         self._extend_from(0)
 
     @property
@@ -137,7 +137,7 @@ class FastScorer:
 
     def delete(self, j: int) -> None:
         d = self.p + j
-        scored, self._scored = self._scored.get(j), {}
+        scored, self._scored, self._kept_tokens = self._scored.get(j), {}, 0
         self.ids = torch.cat([self.ids[:d], self.ids[d + 1 :]])
         if scored is None:  # rows d-2 (skip target) and d-1 (next target) changed targets
             self._extend_from(max(d - 2, 0))
@@ -174,7 +174,6 @@ class FastScorer:
         for candidates within ``w + 1`` tokens of the end."""
         answer_only = (not self.lm_head_everywhere) if answer_only is None else answer_only
         k, p, n = self.n_kept, self.p, len(self.ids)
-        self._scored, self._kept_tokens = {}, 0
         keep = max_suffix is None and not answer_only  # a full suffix, scored everywhere: delete can adopt it
         cands = list(range(k)) if candidates is None else list(candidates)
         width = k - 1 + self.s

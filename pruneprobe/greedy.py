@@ -10,10 +10,12 @@ Canonical pattern::
 Strategies:
 - ``"exact"`` (default): every kept token is re-scored at every step; fills the whole
   candidate-score matrix. The rank-dynamics analysis needs it.
-- ``"shortlist"``: scores exactly only the candidates with the best estimate, a third of the
-  ``k`` kept tokens (``shortlist_fraction``) but at least ``shortlist // 2`` and at most
-  ``shortlist`` (16), and deletes the best of them; every candidate is scored at the first step
-  and every ``refresh_every`` steps (25; ``None``: only the first). The estimate: the cached
+- ``"shortlist"``: scores exactly only candidates with the best estimate, and deletes the best
+  of them: first the best ``shortlist_first`` (4), then, in a second forward, those with an
+  estimate within ``margin`` (5 nats) of the best exact score so far, up to a third of the ``k``
+  kept tokens (``shortlist_fraction``) but at least ``shortlist // 2`` and at most ``shortlist``
+  (16) in all (``shortlist_first=None``: all of those at once); every candidate is scored at
+  the first step and every ``refresh_every`` steps (25; ``None``: only the first). The estimate: the cached
   log-prob of the token after the cut given the tokens before it, then each later kept token's
   current log-prob plus the change the candidate's deletion made to it when last scored exactly
   (``TokenEffects``); where a deletion since then fell within ``reach`` (4) kept tokens of the
@@ -74,6 +76,8 @@ def greedy_prune(
     refresh_every: int | None = 25,
     window: int = 2,
     reach: int | None = 4,
+    shortlist_first: int | None = 4,
+    margin: float = 5.0,
     multi_fraction: float = 0.05,
     batch_tokens: int | None = None,
     progress: bool = False,
@@ -95,6 +99,8 @@ def greedy_prune(
         raise PruneprobeError(f"refresh_every must be >= 1 or None (score every candidate only at the first step), got {refresh_every!r}")
     if window < 0 or (reach is not None and reach < 0):
         raise PruneprobeError(f"need window >= 0 and reach >= 0 or None, got window={window!r}, reach={reach!r}")
+    if (shortlist_first is not None and shortlist_first < 1) or not margin >= 0:
+        raise PruneprobeError(f"need shortlist_first >= 1 or None and margin >= 0, got {shortlist_first!r}, {margin!r}")
     if not 0 < multi_fraction < 1:
         raise PruneprobeError(f"multi_fraction must be in (0, 1), got {multi_fraction!r}")
     enc = encode_example(pruner, example)
@@ -118,10 +124,10 @@ def greedy_prune(
         full = strategy != "shortlist" or step == 0 or bool(refresh_every and step % refresh_every == 0) or k <= size
         if full:
             cands = list(range(k))
+            lp = engine.candidate_logprobs(cands)
         else:  # rank by fresh log-probs up to the window, stale per-token effects past it
-            estimate = effects.estimate(engine, alive, window)
-            cands = sorted(np.argsort(-obj.scores(estimate, k - 1).numpy(), kind="stable")[:size].tolist())
-        lp = engine.candidate_logprobs(cands)
+            estimate = obj.scores(effects.estimate(engine, alive, window), k - 1).numpy()
+            cands, lp = score_shortlist(engine, lambda lp: obj.scores(lp, k - 1), estimate, size, shortlist_first, margin)
         scores = obj.scores(lp, k - 1).numpy()
         if not np.all(np.isfinite(scores)):
             bad = alive[cands[int(np.flatnonzero(~np.isfinite(scores))[0])]]
@@ -162,6 +168,26 @@ def greedy_prune(
                                                          strategy=strategy, elapsed_s=elapsed,
                                                          tokens_computed=engine.tokens_computed),
     )
+
+
+def score_shortlist(engine, score, estimate: np.ndarray, size: int, first: int | None, margin: float):
+    """Score exactly the ``first`` candidates with the best estimate, then those of the best
+    ``size`` whose estimate comes within ``margin`` of the best exact score found (one more
+    forward); ``first=None``: all ``size`` at once. Returns sorted candidates and their log-probs.
+    """
+    ranked = np.argsort(-estimate, kind="stable")[:size]
+    take = len(ranked) if first is None else min(first, len(ranked))
+    cands = sorted(ranked[:take].tolist())
+    lp = engine.candidate_logprobs(cands)
+    rest = ranked[take:]
+    if len(rest):
+        best = float(score(lp).max())
+        more = sorted(rest[estimate[rest] >= best - margin].tolist())
+        if more:  # a second round; later rounds would add nothing (the best only rises)
+            cands, lp = cands + more, torch.cat([lp, engine.candidate_logprobs(more)])
+            order = np.argsort(cands, kind="stable")
+            cands, lp = [cands[i] for i in order], lp[torch.from_numpy(order)]
+    return cands, lp
 
 
 def shortlist_size(k: int, shortlist: int, fraction: float) -> int:

@@ -70,7 +70,7 @@ def test_shortlist_strategy_scores_a_subset(pruner, example):
 def test_shortlist_shrinks_with_the_kept_tokens(pruner, example):
     """By default a third of the kept tokens, between shortlist // 2 and shortlist; every token
     is scored once no more than that remain."""
-    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=6, refresh_every=100)
+    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=6, shortlist_first=None, refresh_every=100)
     finite = np.isfinite(r.candidate_scores).sum(axis=1).tolist()
     kept = [r.n_tokens - step for step in range(r.n_steps)]
     expected = [k if step == 0 or k <= min(6, max(3, -(-k // 3))) else min(6, max(3, -(-k // 3)))
@@ -88,6 +88,10 @@ def test_shortlist_settings_are_checked(pruner, example):
         greedy_prune(pruner, example, strategy="shortlist", window=-1)
     with pytest.raises(PruneprobeError, match="reach"):
         greedy_prune(pruner, example, strategy="shortlist", reach=-2)
+    with pytest.raises(PruneprobeError, match="shortlist_first"):
+        greedy_prune(pruner, example, strategy="shortlist", shortlist_first=0)
+    with pytest.raises(PruneprobeError, match="margin"):
+        greedy_prune(pruner, example, strategy="shortlist", margin=float("nan"))
 
 
 def test_shortlist_without_refresh_scores_everything_only_first(pruner, example):
@@ -96,24 +100,27 @@ def test_shortlist_without_refresh_scores_everything_only_first(pruner, example)
     assert finite == [r.n_tokens] + [4] * 11
 
 
-@pytest.mark.parametrize("window,reach", [(0, 4), (2, None), (2, 1), (3, 2)])
-def test_shortlist_rescores_the_best_estimates(pruner, example, window, reach):
+@pytest.mark.parametrize("window,reach,first,margin", [(0, 4, None, 0), (2, None, None, 0), (2, 1, None, 0), (3, 2, None, 0),
+                                                      (2, 4, 2, 0.0), (2, 4, 2, 0.05), (0, 4, 1, 0.3)])
+def test_shortlist_rescores_the_best_estimates(pruner, example, window, reach, first, margin):
     """Replayed with the naive scorer as reference: after a full first step, each step scores
-    exactly the ``shortlist`` tokens with the best estimate and deletes the best of them. The
+    exactly the ``shortlist`` tokens with the best estimate (``first`` of them, then those of the
+    rest within ``margin`` of the best exact score so far) and deletes the best of them. The
     estimate: exact log-probs up to the cut, and ``window`` tokens past it for a candidate with a
     deletion since it was last scored and fewer than ``reach`` kept tokens between the two; then
     each kept token's current log-prob plus the change the candidate's deletion made to it when
     last scored."""
     from pruneprobe.encoding import encode_example
 
-    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=3, shortlist_fraction=1.0, window=window,
-                     reach=reach, refresh_every=100, max_steps=8)
+    size = 3 if first is None else 5
+    r = greedy_prune(pruner, example, strategy="shortlist", shortlist=size, shortlist_fraction=1.0, window=window,
+                     reach=reach, refresh_every=100, max_steps=8, shortlist_first=first, margin=margin)
     enc = encode_example(pruner, example)
     ref = NaiveScorer(pruner.model)
     ref.reset(enc.prefix_ids, enc.reasoning_ids, enc.suffix_ids)
     suffix_ids = [r.n_tokens + i for i in range(len(enc.suffix_ids))]
     effect, alive = {}, list(range(r.n_tokens))  # effect[(j, u)]: change in token u's log-prob when j goes
-    scored_at, windowed = {}, 0
+    scored_at, windowed, extended = {}, 0, []
     for step in range(r.n_steps):
         exact, state = ref.candidate_logprobs(), ref.state_logprobs()
         local = {w: ref.candidate_logprobs(max_suffix=w) for w in {0, window}}
@@ -127,8 +134,14 @@ def test_shortlist_rescores_the_best_estimates(pruner, example, window, reach):
             estimate[j] = local[w][c].double().sum().item() + sum(
                 effect.get((j, targets[v]), 0.0) for v in range(c + w + 1, len(targets)))
         scored = set(np.flatnonzero(np.isfinite(r.candidate_scores[step])).tolist())
-        expected = alive if step == 0 else sorted(alive, key=lambda i: -estimate[i])[:3]
-        assert scored == set(expected), step
+        ranked = sorted(alive, key=lambda i: -estimate[i])[:size]
+        expected = set(alive if step == 0 else ranked[:first])
+        if step > 0 and first is not None:
+            best = max(exact[alive.index(j)].double().sum().item() for j in expected)
+            more = {j for j in ranked[first:] if estimate[j] >= best - margin}
+            extended.append(len(more) / (size - first))
+            expected |= more
+        assert scored == expected, step
         for c, j in enumerate(alive):
             if j in scored:
                 assert r.candidate_scores[step, j] == pytest.approx(exact[c].double().sum().item(), abs=1e-3)
@@ -140,6 +153,8 @@ def test_shortlist_rescores_the_best_estimates(pruner, example, window, reach):
         ref.delete(cut)
     if window:  # the rule picked some candidates for a window and, with a reach, not all of them
         assert windowed > 0 and (reach is None or windowed < sum(r.n_tokens - s for s in range(1, r.n_steps)))
+    if first is not None:  # some steps scored more than the first round, and some not all of the rest
+        assert max(extended) > 0 and min(extended) < 1, extended
 
 
 def test_shortlist_with_a_window_past_the_end_is_exact(pruner, example):
