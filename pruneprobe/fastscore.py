@@ -63,7 +63,7 @@ class FastScorer:
         self.model = model
         self.batch_tokens = batch_tokens
         self.lm_head_everywhere = lm_head_everywhere
-        self.reuse_tokens = reuse_tokens  # packed suffix tokens kept per scoring for ``delete`` to adopt
+        self.reuse_tokens = reuse_tokens  # packed suffix tokens kept between deletions for ``delete`` to adopt
         self.tokens_computed = 0
         self._scored: dict[int, tuple] = {}  # candidate -> its kept packed suffix, scored since the last state change
         self._kept_tokens = 0

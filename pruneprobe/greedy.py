@@ -182,7 +182,7 @@ def score_shortlist(engine, score, estimate: np.ndarray, size: int, first: int |
     rest = ranked[take:]
     if len(rest):
         best = float(score(lp).max())
-        more = sorted(rest[estimate[rest] >= best - margin].tolist())
+        more = rest[estimate[rest] >= best - margin].tolist()
         if more:  # a second round; later rounds would add nothing (the best only rises)
             cands, lp = cands + more, torch.cat([lp, engine.candidate_logprobs(more)])
             order = np.argsort(cands, kind="stable")
