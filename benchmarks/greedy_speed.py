@@ -4,6 +4,13 @@
     python benchmarks/greedy_speed.py --quick    # 2 short gsm_symbolic chains, 8 deletions each (< 4 min)
     python benchmarks/greedy_speed.py --dtype bfloat16 --max-steps 10
 
+Resumable: each finished example's row is written (atomically) to ``--results``
+(``benchmarks/results/greedy_speed.jsonl``) under a fingerprint of what shapes it (pruner, dtype,
+device, threads, steps, strategy settings, torch version, a hash of the code). A rerun with the
+same fingerprint reuses those rows, so a full run killed after hours loses only the example in
+progress; ``--fresh`` re-measures. Each row keeps its own run's plain throughput, CPU or card, and
+date.
+
 Naive and fast run in the same process, alternating per example. Per example it prints wall
 times, speed-up, tokens computed, achieved tokens/s against the model's plain batched forward
 (measured in this run), peak memory, and agreement (identical order, Kendall tau). With
@@ -15,6 +22,7 @@ Kendall tau. The last line is ``speedup=<x> agreement=<fraction> efficiency=<rat
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -30,8 +38,10 @@ from scipy.stats import kendalltau
 from pruneprobe import greedy_prune, load_pruner
 from pruneprobe.datasets import load_examples
 from pruneprobe.encoding import encode_example
+from pruneprobe.result import atomic_write_text
 
 GSM8K = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gsm8k" / "test.jsonl"
+RESULTS = Path(__file__).resolve().parent / "results" / "greedy_speed.jsonl"
 RHOS = (0.9, 0.8, 0.7)
 
 
@@ -159,6 +169,97 @@ def long_chain_memory(pruner, examples, n_tokens: int = 300, steps: int = 2) -> 
     return result.n_tokens, peak, seconds / steps
 
 
+FINGERPRINT = ("pruner", "dtype", "device", "max_steps", "batch_tokens", "approx", "shortlist", "shortlist_fraction",
+               "refresh_every", "window", "reach", "shortlist_first", "margin", "multi_fraction", "skip_naive")
+
+
+class ResultsFile:
+    """Finished examples' rows, one JSON record per line, the whole file rewritten atomically per row.
+
+    A record is reused only under the same ``settings`` (the arguments in ``FINGERPRINT``, the thread
+    count, torch version and a hash of the code); records made under other settings stay untouched.
+    """
+
+    def __init__(self, path, settings: dict, fresh: bool = False):
+        self.path, self.settings, self.records = Path(path), json.loads(json.dumps(settings)), []
+        if self.path.exists():
+            for n, line in enumerate(self.path.read_text().splitlines(), 1):
+                try:
+                    record = json.loads(line) if line.strip() else None
+                except json.JSONDecodeError as exc:
+                    sys.exit(f"--results {self.path}: line {n} is not JSON ({exc.msg}); move it aside or pass another --results")
+                if record is not None:
+                    if not isinstance(record, dict) or "key" not in record or "row" not in record:
+                        sys.exit(f"--results {self.path}: line {n} is not a benchmark record (needs 'key' and 'row')")
+                    self.records.append(record)
+        if fresh:
+            self.records = [r for r in self.records if r.get("settings") != self.settings]
+
+    def get(self, key: str) -> dict | None:
+        return next((r["row"] for r in self.records if r["key"] == key and r.get("settings") == self.settings), None)
+
+    def add(self, key: str, row: dict, **meta) -> None:
+        record = json.loads(json.dumps({"key": key, "settings": self.settings, **meta, "row": row},
+                                       default=lambda x: x.item()))
+        self.records = [r for r in self.records if not (r["key"] == key and r.get("settings") == self.settings)]
+        self.records.append(record)
+        atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in self.records))
+
+
+def code_version() -> str:
+    """A hash of the package's and this script's sources: rows measured on other code are not reused."""
+    import hashlib
+
+    import pruneprobe
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(pruneprobe.__file__).parent.rglob("*.py")) + [Path(__file__)]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def print_row(row: dict, resumed: bool = False) -> None:
+    g = row.get
+    print(" | ".join(str(x) for x in (
+        row["id"] + (" (resumed)" if resumed else ""), row["R"], f"{g('naive_t', float('nan')):.1f}",
+        f"{row['fast_t']:.1f}", f"{g('speedup', float('nan')):.2f}", g("naive_tok", "-"), row["fast_tok"],
+        f"{row['fast_tok'] / row['fast_t']:.0f}", f"{row['eff']:.2f}", f"{row['peak']:.2f}",
+        ("yes" if g("same") else ("tie" if g("tie") else "NO")) if "same" in row else "-",
+        f"{g('tau', float('nan')):.3f}", f"{row['short_x']:.2f}", *(f"{g(f'iou{r}', float('nan')):.3f}" for r in RHOS),
+        f"{g('gap0.7', float('nan')):.3f}", f"{row['short_tau']:.3f}")))
+    sys.stdout.flush()
+
+
+def measure(pruner, ex, source: str, first_naive: bool, args, plain: float, fp32=None) -> dict:
+    """Naive (unless skipped), fast and the approximate strategy on one example: one table row."""
+    kw = dict(max_steps=args.max_steps, batch_tokens=args.batch_tokens)
+    naive = naive_t = None
+    if not args.skip_naive and first_naive:  # the caller alternates which scorer goes first
+        naive, naive_t, _ = timed(pruner, ex, scorer="naive", **kw)
+    fast, fast_t, peak = timed(pruner, ex, scorer="fast", **kw)
+    if not args.skip_naive and not first_naive:
+        naive, naive_t, _ = timed(pruner, ex, scorer="naive", **kw)
+    short, short_t, _ = timed(pruner, ex, strategy=args.approx, shortlist=args.shortlist, shortlist_fraction=args.shortlist_fraction,
+                              refresh_every=args.refresh_every or None, window=args.window,
+                              reach=None if args.reach < 0 else args.reach, shortlist_first=args.shortlist_first or None,
+                              margin=args.margin, multi_fraction=args.multi_fraction, **kw)
+    row = {"id": f"{source}:{ex.id}", "R": fast.n_tokens, "fast_t": fast_t,
+           "fast_tok": fast.metadata["tokens_computed"], "peak": peak, "short_t": short_t}
+    row["eff"] = row["fast_tok"] / fast_t / plain
+    if naive is not None:
+        same = naive.deletion_order == fast.deletion_order
+        row.update(naive_t=naive_t, naive_tok=naive.metadata["tokens_computed"], speedup=naive_t / fast_t,
+                   same=same, tie=(not same) and is_exact_tie(naive, fast), tau=tau(naive, fast))
+    row["short_x"] = (naive_t if naive is not None else fast_t) / short_t
+    fid = fidelity(fast, short)
+    row.update({k: v for k, v in fid.items() if k != "tau"}, short_tau=fid["tau"])
+    if fp32 is not None:
+        ref32 = greedy_prune(fp32, ex, **kw)
+        row["bf16_same"] = ref32.deletion_order == fast.deletion_order
+        row["bf16_tau"] = tau(ref32, fast)
+    return row
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 short gsm_symbolic chains")
@@ -186,6 +287,9 @@ def main(argv=None):
     ap.add_argument("--ids", default=None, help="comma-separated example ids: run only these (from the selection above)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--gsm8k", default=str(GSM8K), help="GSM8K test JSONL (default: ../shared/data/gsm8k)")
+    ap.add_argument("--results", default=str(RESULTS),
+                    help="JSONL of finished rows, reused by a rerun with the same settings ('': keep none)")
+    ap.add_argument("--fresh", action="store_true", help="re-measure rows the results file holds for these settings")
     args = ap.parse_args(argv)
     if args.quick:
         args.long_chain = 0
@@ -211,47 +315,30 @@ def main(argv=None):
     fp32 = None
     if args.dtype != "float32":
         fp32 = load_pruner(args.pruner, device=args.device, dtype="float32")
-    kw = dict(max_steps=args.max_steps, batch_tokens=args.batch_tokens)
+    settings = {**{k: getattr(args, k) for k in FINGERPRINT}, "threads": torch.get_num_threads(),
+                "torch": torch.__version__, "code": code_version()}
+    results = ResultsFile(args.results, settings, fresh=args.fresh) if args.results else None
     header = ("example", "R", "naive_s", "fast_s", "speedup", "naive_tok", "fast_tok", "fast_tok/s", "eff",
               "peakGiB", "same_order", "tau", "short_x", "iou.9", "iou.8", "iou.7", "gap.7", "short_tau")
     print(" | ".join(header))
-    rows = []
+    rows, resumed = [], 0
     for i, (source, ex) in enumerate(examples):
-        if args.skip_naive:
-            naive = naive_t = None
-        elif i % 2 == 0:  # alternate which scorer goes first
-            naive, naive_t, _ = timed(pruner, ex, scorer="naive", **kw)
-        fast, fast_t, peak = timed(pruner, ex, scorer="fast", **kw)
-        if not args.skip_naive and i % 2 == 1:
-            naive, naive_t, _ = timed(pruner, ex, scorer="naive", **kw)
-        short, short_t, _ = timed(pruner, ex, strategy=args.approx, shortlist=args.shortlist, shortlist_fraction=args.shortlist_fraction,
-                                  refresh_every=args.refresh_every or None, window=args.window,
-                                  reach=None if args.reach < 0 else args.reach, shortlist_first=args.shortlist_first or None,
-                                  margin=args.margin, multi_fraction=args.multi_fraction, **kw)
-        row = {"id": f"{source}:{ex.id}", "R": fast.n_tokens, "fast_t": fast_t,
-               "fast_tok": fast.metadata["tokens_computed"], "peak": peak}
-        row["eff"] = row["fast_tok"] / fast_t / plain
-        ref_t = naive_t if naive is not None else None
-        if naive is not None:
-            same = naive.deletion_order == fast.deletion_order
-            row.update(naive_t=naive_t, naive_tok=naive.metadata["tokens_computed"], speedup=naive_t / fast_t,
-                       same=same, tie=(not same) and is_exact_tie(naive, fast), tau=tau(naive, fast))
-        row["short_x"] = (ref_t / short_t) if ref_t else fast_t / short_t
-        fid = fidelity(fast, short)
-        row.update({k: v for k, v in fid.items() if k != "tau"}, short_tau=fid["tau"])
-        if fp32 is not None:
-            ref32 = greedy_prune(fp32, ex, **kw)
-            row["bf16_same"] = ref32.deletion_order == fast.deletion_order
-            row["bf16_tau"] = tau(ref32, fast)
+        key = f"{source}:{ex.id}"
+        row = results.get(key) if results else None
+        if row is not None:
+            resumed += 1
+            print_row(row, resumed=True)
+        else:
+            row = measure(pruner, ex, source, i % 2 == 0, args, plain, fp32)
+            if results:
+                results.add(key, row, plain=plain, card=card, date=time.strftime("%Y-%m-%d %H:%M"))
+            print_row(row)
         rows.append(row)
-        g = row.get
-        print(" | ".join(str(x) for x in (
-            row["id"], row["R"], f"{g('naive_t', float('nan')):.1f}", f"{fast_t:.1f}", f"{g('speedup', float('nan')):.2f}",
-            g("naive_tok", "-"), row["fast_tok"], f"{row['fast_tok'] / fast_t:.0f}", f"{row['eff']:.2f}",
-            f"{peak:.2f}", ("yes" if g("same") else ("tie" if g("tie") else "NO")) if "same" in row else "-",
-            f"{g('tau', float('nan')):.3f}", f"{row['short_x']:.2f}", *(f"{g(f'iou{r}', float('nan')):.3f}" for r in RHOS),
-            f"{g('gap0.7', float('nan')):.3f}", f"{row['short_tau']:.3f}")))
-        sys.stdout.flush()
+    if resumed:
+        runs = sorted({(r.get("date", "?"), round(r.get("plain", float("nan")))) for r in results.records
+                       if r.get("settings") == results.settings and r["key"] in {row["id"] for row in rows}})
+        print(f"# {resumed} row(s) resumed from {results.path} (--fresh re-measures); "
+              f"runs (date, plain tokens/s): {', '.join(f'{d} {p}' for d, p in runs)}")
 
     def med(key):
         vals = [r[key] for r in rows if key in r]
@@ -262,7 +349,12 @@ def main(argv=None):
           f"{args.approx} speedup vs {'naive' if not args.skip_naive else 'fast'} {med('short_x'):.2f}x  "
           f"IoU@0.7 {med('iou0.7'):.3f}  gap@0.7 {med('gap0.7'):.3f} nats")
     if args.long_chain:
-        n, peak, per_step = long_chain_memory(pruner, [e for _, e in examples], args.long_chain)
+        probe = results.get(f"long-chain:{args.long_chain}") if results else None
+        if probe is None:
+            probe = dict(zip(("n", "peak", "per_step"), long_chain_memory(pruner, [e for _, e in examples], args.long_chain)))
+            if results:
+                results.add(f"long-chain:{args.long_chain}", probe, card=card, date=time.strftime("%Y-%m-%d %H:%M"))
+        n, peak, per_step = probe["n"], probe["peak"], probe["per_step"]
         print(f"# long chain: {n} reasoning tokens, fast scorer peak memory {peak:.2f} GiB, {per_step:.1f} s per step")
     ties = sum(r.get("tie", False) for r in rows)
     if ties:
