@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.pruneprobe-installed
 PYTHON ?= python3
 
-.PHONY: demo test test-fast bench bench-quick runs figures clean sufficiency distill
+.PHONY: demo test test-fast bench bench-quick bench-report runs figures clean sufficiency distill
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(PY) benchmarks/greedy_speed.py --quick
+
+# The table of what `make bench` has measured so far (benchmarks/results/), without measuring.
+bench-report: $(STAMP)
+	$(PY) benchmarks/greedy_speed.py --report
 
 # Cached runs for the analyses (data/README.md): resumable, rerun to continue after a kill.
 RUN_ARGS := --dataset gsm_symbolic --n 120 --seed 0 --max-reasoning-tokens 64 --pruner smollm2-135m --dtype bfloat16

@@ -6,7 +6,7 @@
 
 Resumable: each finished example's row is written (atomically) to ``--results``
 (``benchmarks/results/greedy_speed.jsonl``) under a fingerprint of what shapes it (pruner, dtype,
-device, threads, steps, strategy settings, torch version, a hash of the code). A rerun with the
+device, threads, steps, strategy settings, torch version, a hash of the package's code). A rerun with the
 same fingerprint reuses those rows, so a full run killed after hours loses only the example in
 progress; ``--fresh`` re-measures. Each row keeps its own run's plain throughput, CPU or card, and
 date.
@@ -207,13 +207,14 @@ class ResultsFile:
 
 
 def code_version() -> str:
-    """A hash of the package's and this script's sources: rows measured on other code are not reused."""
+    """A hash of the package's sources: rows measured on other code are not reused (this script's
+    reporting may change; if its measuring does, pass ``--fresh``)."""
     import hashlib
 
     import pruneprobe
 
     digest = hashlib.sha256()
-    for path in sorted(Path(pruneprobe.__file__).parent.rglob("*.py")) + [Path(__file__)]:
+    for path in sorted(Path(pruneprobe.__file__).parent.rglob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -260,6 +261,57 @@ def measure(pruner, ex, source: str, first_naive: bool, args, plain: float, fp32
     return row
 
 
+def print_summary(rows: list[dict], args, probe: dict | None = None) -> None:
+    """Medians, the long-chain probe, ties, bf16 agreement, and the last line."""
+    def med(key):
+        vals = [r[key] for r in rows if key in r]
+        return statistics.median(vals) if vals else float("nan")
+
+    print(f"# medians: speedup {med('speedup'):.2f}x  efficiency {med('eff'):.2f}  peak {max(r['peak'] for r in rows):.2f} GiB  "
+          f"{args.approx} speedup vs {'naive' if not args.skip_naive else 'fast'} {med('short_x'):.2f}x  "
+          f"IoU@0.7 {med('iou0.7'):.3f}  gap@0.7 {med('gap0.7'):.3f} nats")
+    if probe:
+        print(f"# long chain: {probe['n']} reasoning tokens, fast scorer peak memory {probe['peak']:.2f} GiB, "
+              f"{probe['per_step']:.1f} s per step")
+    ties = sum(r.get("tie", False) for r in rows)
+    if ties:
+        print(f"# {ties} example(s) differ from naive only at an exact tie of naive scores")
+    bf16 = [r for r in rows if "bf16_same" in r]
+    if bf16:
+        print(f"# bf16 vs fp32 orders: identical in {sum(r['bf16_same'] for r in bf16)}/{len(bf16)}, "
+              f"median tau {med('bf16_tau'):.3f}")
+    agree = [r["same"] for r in rows if "same" in r]
+    agreement = sum(agree) / len(agree) if agree else float("nan")
+    print(f"speedup={med('speedup'):.2f} agreement={agreement:.2f} efficiency={med('eff'):.2f}")
+
+
+def report(args) -> None:
+    """Markdown table of the results file's rows under these settings (any code version), no model."""
+    settings = {**{k: getattr(args, k) for k in FINGERPRINT}, "threads": torch.get_num_threads(), "torch": torch.__version__}
+    records = [r for r in ResultsFile(args.results, {}).records
+               if {k: v for k, v in r.get("settings", {}).items() if k != "code"} == json.loads(json.dumps(settings))]
+    if not records:
+        sys.exit(f"--report: {args.results} holds no rows for these settings ({settings})")
+    for code in dict.fromkeys(r["settings"]["code"] for r in records):
+        mine = [r for r in records if r["settings"]["code"] == code]
+        rows = [r["row"] for r in mine if "id" in r["row"]]
+        probe = next((r["row"] for r in mine if r["key"].startswith("long-chain:")), None)
+        print(f"code {code}; {mine[0].get('card', '?')}; rows measured {min(r['date'] for r in mine)} to "
+              f"{max(r['date'] for r in mine)}; plain forward {', '.join(str(round(r['plain'])) for r in mine if 'plain' in r)} tokens/s\n")
+        print("| chain | R | naive s | fast s | fast × naive | same order | fast tok | eff | peak GiB | "
+              f"{args.approx} s | {args.approx} × {'fast' if args.skip_naive else 'naive'} | IoU 0.9 / 0.8 / 0.7 | gap at 0.7 | tau |")
+        print("|" + " --- |" * 14)
+        for r in rows:
+            g = r.get
+            iou = " / ".join(f"{g(f'iou{x}', float('nan')):.2f}" for x in RHOS)
+            print(f"| {r['id']} | {r['R']} | {g('naive_t', float('nan')):.1f} | {r['fast_t']:.1f} | {g('speedup', float('nan')):.2f} | "
+                  f"{('yes' if g('same') else ('tie' if g('tie') else 'NO')) if 'same' in r else '–'} | {r['fast_tok']:,} | "
+                  f"{r['eff']:.2f} | {r['peak']:.2f} | {g('short_t', float('nan')):.1f} | {r['short_x']:.1f} | "
+                  f"{iou} | {g('gap0.7', float('nan')):.3f} | {r['short_tau']:.3f} |")
+        print()
+        print_summary(rows, args, probe)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 short gsm_symbolic chains")
@@ -290,11 +342,14 @@ def main(argv=None):
     ap.add_argument("--results", default=str(RESULTS),
                     help="JSONL of finished rows, reused by a rerun with the same settings ('': keep none)")
     ap.add_argument("--fresh", action="store_true", help="re-measure rows the results file holds for these settings")
+    ap.add_argument("--report", action="store_true", help="print the results file's rows for these settings as a table; measure nothing")
     args = ap.parse_args(argv)
     if args.quick:
         args.long_chain = 0
         args.n_symbolic, args.n_gsm8k, args.min_tokens, args.max_tokens = 2, 0, 0, 40
         args.max_steps = args.max_steps or 8
+    if args.report:
+        return report(args)
 
     pruner = load_pruner(args.pruner, device=args.device, dtype=args.dtype)
     dev = pruner.device
@@ -340,31 +395,14 @@ def main(argv=None):
         print(f"# {resumed} row(s) resumed from {results.path} (--fresh re-measures); "
               f"runs (date, plain tokens/s): {', '.join(f'{d} {p}' for d, p in runs)}")
 
-    def med(key):
-        vals = [r[key] for r in rows if key in r]
-        return statistics.median(vals) if vals else float("nan")
-
-    agree = [r["same"] for r in rows if "same" in r]
-    print(f"# medians: speedup {med('speedup'):.2f}x  efficiency {med('eff'):.2f}  peak {max(r['peak'] for r in rows):.2f} GiB  "
-          f"{args.approx} speedup vs {'naive' if not args.skip_naive else 'fast'} {med('short_x'):.2f}x  "
-          f"IoU@0.7 {med('iou0.7'):.3f}  gap@0.7 {med('gap0.7'):.3f} nats")
+    probe = None
     if args.long_chain:
         probe = results.get(f"long-chain:{args.long_chain}") if results else None
         if probe is None:
             probe = dict(zip(("n", "peak", "per_step"), long_chain_memory(pruner, [e for _, e in examples], args.long_chain)))
             if results:
                 results.add(f"long-chain:{args.long_chain}", probe, card=card, date=time.strftime("%Y-%m-%d %H:%M"))
-        n, peak, per_step = probe["n"], probe["peak"], probe["per_step"]
-        print(f"# long chain: {n} reasoning tokens, fast scorer peak memory {peak:.2f} GiB, {per_step:.1f} s per step")
-    ties = sum(r.get("tie", False) for r in rows)
-    if ties:
-        print(f"# {ties} example(s) differ from naive only at an exact tie of naive scores")
-    if fp32 is not None:
-        print(f"# bf16 vs fp32 orders: identical in {sum(r['bf16_same'] for r in rows)}/{len(rows)}, "
-              f"median tau {med('bf16_tau'):.3f}")
-    agreement = sum(agree) / len(agree) if agree else float("nan")
-    print(f"speedup={med('speedup'):.2f} agreement={agreement:.2f} efficiency={med('eff'):.2f}")
-
+    print_summary(rows, args, probe)
 
 if __name__ == "__main__":
     main()

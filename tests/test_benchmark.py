@@ -1,5 +1,6 @@
 """The speed benchmark's results file: rows survive a kill and are reused only under the same settings."""
 
+import argparse
 import importlib.util
 import json
 from pathlib import Path
@@ -79,3 +80,22 @@ def test_a_killed_run_resumes_with_the_rows_it_finished(bench, tmp_path, monkeyp
     calls.clear()
     bench.main(argv + ["--max-steps", "2"])  # other settings: nothing reused
     assert len(calls) == 2 and len(results.read_text().splitlines()) == 4
+
+
+def test_report_tables_the_rows_without_a_model(bench, tmp_path, capsys):
+    path = tmp_path / "r.jsonl"
+    args = argparse.Namespace(**{**{k: None for k in bench.FINGERPRINT}, "approx": "shortlist", "skip_naive": False},
+                              results=str(path))
+    settings = {**{k: getattr(args, k) for k in bench.FINGERPRINT}, "threads": bench.torch.get_num_threads(),
+                "torch": bench.torch.__version__}
+    row = {"id": "gsm8k:test-1", "R": 50, "naive_t": 400.0, "fast_t": 80.0, "speedup": 5.0, "naive_tok": 9, "fast_tok": 1234,
+           "eff": 0.8, "peak": 1.5, "same": True, "tie": False, "tau": 1.0, "short_t": 25.0, "short_x": 16.0,
+           "iou0.9": 1.0, "iou0.8": 1.0, "iou0.7": 0.95, "gap0.7": 0.0, "short_tau": 0.9}
+    bench.ResultsFile(path, {**settings, "code": "abc"}).add("gsm8k:test-1", row, plain=500.0, card="CPU: X", date="2026-11-27 08:00")
+    bench.ResultsFile(path, {**settings, "dtype": "other", "code": "abc"}).add("gsm8k:test-1", {**row, "R": 7}, date="d")
+    bench.report(args)
+    out = capsys.readouterr().out
+    assert "| gsm8k:test-1 | 50 | 400.0 | 80.0 | 5.00 | yes | 1,234 | 0.80 | 1.50 | 25.0 | 16.0 | 1.00 / 1.00 / 0.95 |" in out
+    assert "| 7 |" not in out and out.strip().splitlines()[-1] == "speedup=5.00 agreement=1.00 efficiency=0.80"
+    with pytest.raises(SystemExit, match="holds no rows for these settings"):
+        bench.report(argparse.Namespace(**{**vars(args), "max_steps": 3}))
