@@ -6,7 +6,7 @@
 
 Resumable: each finished example's row is written (atomically) to ``--results``
 (``benchmarks/results/greedy_speed.jsonl``) under a fingerprint of what shapes it (pruner, dtype,
-device, threads, steps, strategy settings, torch version, a hash of the package's code). A rerun with the
+device, threads, steps, strategy settings, torch version, a hash of the package modules it loads). A rerun with the
 same fingerprint reuses those rows, so a full run killed after hours loses only the example in
 progress; ``--fresh`` re-measures. Each row keeps its own run's plain throughput, CPU or card, and
 date.
@@ -207,15 +207,14 @@ class ResultsFile:
 
 
 def code_version() -> str:
-    """A hash of the package's sources: rows measured on other code are not reused (this script's
-    reporting may change; if its measuring does, pass ``--fresh``)."""
+    """A hash of the package modules loaded (those the measurement runs): rows measured on other code
+    are not reused. Edits to modules a benchmark never imports, or to this script's reporting, keep
+    rows valid; if this script's measuring changes, pass ``--fresh``."""
     import hashlib
 
-    import pruneprobe
-
     digest = hashlib.sha256()
-    for path in sorted(Path(pruneprobe.__file__).parent.rglob("*.py")):
-        digest.update(path.read_bytes())
+    for name in sorted(m for m in sys.modules if m == "pruneprobe" or m.startswith("pruneprobe.")):
+        digest.update(name.encode() + Path(sys.modules[name].__file__).read_bytes())
     return digest.hexdigest()[:12]
 
 
