@@ -226,7 +226,7 @@ def print_row(row: dict, resumed: bool = False) -> None:
         f"{row['fast_tok'] / row['fast_t']:.0f}", f"{row['eff']:.2f}", f"{row['peak']:.2f}",
         ("yes" if g("same") else ("tie" if g("tie") else "NO")) if "same" in row else "-",
         f"{g('tau', float('nan')):.3f}", f"{row['short_x']:.2f}", *(f"{g(f'iou{r}', float('nan')):.3f}" for r in RHOS),
-        f"{g('gap0.7', float('nan')):.3f}", f"{row['short_tau']:.3f}")))
+        f"{round(g('gap0.7', float('nan')), 3) + 0.0:.3f}", f"{row['short_tau']:.3f}")))
     sys.stdout.flush()
 
 
@@ -268,7 +268,7 @@ def print_summary(rows: list[dict], args, probe: dict | None = None) -> None:
 
     print(f"# medians: speedup {med('speedup'):.2f}x  efficiency {med('eff'):.2f}  peak {max(r['peak'] for r in rows):.2f} GiB  "
           f"{args.approx} speedup vs {'naive' if not args.skip_naive else 'fast'} {med('short_x'):.2f}x  "
-          f"IoU@0.7 {med('iou0.7'):.3f}  gap@0.7 {med('gap0.7'):.3f} nats")
+          f"IoU@0.7 {med('iou0.7'):.3f}  gap@0.7 {round(med('gap0.7'), 3) + 0.0:.3f} nats")
     if probe:
         print(f"# long chain: {probe['n']} reasoning tokens, fast scorer peak memory {probe['peak']:.2f} GiB, "
               f"{probe['per_step']:.1f} s per step")
@@ -296,7 +296,7 @@ def report(args) -> None:
         rows = [r["row"] for r in mine if "id" in r["row"]]
         probe = next((r["row"] for r in mine if r["key"].startswith("long-chain:")), None)
         print(f"code {code}; {mine[0].get('card', '?')}; rows measured {min(r['date'] for r in mine)} to "
-              f"{max(r['date'] for r in mine)}; plain forward {', '.join(str(round(r['plain'])) for r in mine if 'plain' in r)} tokens/s\n")
+              f"{max(r['date'] for r in mine)}; plain forward {', '.join(str(p) for p in sorted({round(r['plain']) for r in mine if 'plain' in r}))} tokens/s\n")
         print("| chain | R | naive s | fast s | fast × naive | same order | fast tok | eff | peak GiB | "
               f"{args.approx} s | {args.approx} × {'fast' if args.skip_naive else 'naive'} | IoU 0.9 / 0.8 / 0.7 | gap at 0.7 | tau |")
         print("|" + " --- |" * 14)
@@ -306,7 +306,7 @@ def report(args) -> None:
             print(f"| {r['id']} | {r['R']} | {g('naive_t', float('nan')):.1f} | {r['fast_t']:.1f} | {g('speedup', float('nan')):.2f} | "
                   f"{('yes' if g('same') else ('tie' if g('tie') else 'NO')) if 'same' in r else '–'} | {r['fast_tok']:,} | "
                   f"{r['eff']:.2f} | {r['peak']:.2f} | {g('short_t', float('nan')):.1f} | {r['short_x']:.1f} | "
-                  f"{iou} | {g('gap0.7', float('nan')):.3f} | {r['short_tau']:.3f} |")
+                  f"{iou} | {round(g('gap0.7', float('nan')), 3) + 0.0:.3f} | {r['short_tau']:.3f} |")
         print()
         print_summary(rows, args, probe)
 
