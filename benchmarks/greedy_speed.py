@@ -173,6 +173,19 @@ FINGERPRINT = ("pruner", "dtype", "device", "max_steps", "batch_tokens", "approx
                "refresh_every", "window", "reach", "shortlist_first", "margin", "multi_fraction", "skip_naive")
 
 
+def settings_of(args, code: str | None = None) -> dict:
+    """What a row's measurement depends on, as it reads back from JSON; ``code`` left out for reports."""
+    settings = {**{k: getattr(args, k) for k in FINGERPRINT}, "threads": torch.get_num_threads(), "torch": torch.__version__}
+    return json.loads(json.dumps(settings if code is None else {**settings, "code": code}))
+
+
+def order_label(row: dict) -> str:
+    """Fast order against naive: yes, tie (differs only at an exact tie of naive scores), NO, or - without naive."""
+    if "same" not in row:
+        return "-"
+    return "yes" if row["same"] else ("tie" if row.get("tie") else "NO")
+
+
 class ResultsFile:
     """Finished examples' rows, one JSON record per line, the whole file rewritten atomically per row.
 
@@ -199,6 +212,7 @@ class ResultsFile:
         return next((r["row"] for r in self.records if r["key"] == key and r.get("settings") == self.settings), None)
 
     def add(self, key: str, row: dict, **meta) -> None:
+        meta = {"date": time.strftime("%Y-%m-%d %H:%M"), **meta}
         record = json.loads(json.dumps({"key": key, "settings": self.settings, **meta, "row": row},
                                        default=lambda x: x.item()))
         self.records = [r for r in self.records if not (r["key"] == key and r.get("settings") == self.settings)]
@@ -224,7 +238,7 @@ def print_row(row: dict, resumed: bool = False) -> None:
         row["id"] + (" (resumed)" if resumed else ""), row["R"], f"{g('naive_t', float('nan')):.1f}",
         f"{row['fast_t']:.1f}", f"{g('speedup', float('nan')):.2f}", g("naive_tok", "-"), row["fast_tok"],
         f"{row['fast_tok'] / row['fast_t']:.0f}", f"{row['eff']:.2f}", f"{row['peak']:.2f}",
-        ("yes" if g("same") else ("tie" if g("tie") else "NO")) if "same" in row else "-",
+        order_label(row),
         f"{g('tau', float('nan')):.3f}", f"{row['short_x']:.2f}", *(f"{g(f'iou{r}', float('nan')):.3f}" for r in RHOS),
         f"{round(g('gap0.7', float('nan')), 3) + 0.0:.3f}", f"{row['short_tau']:.3f}")))
     sys.stdout.flush()
@@ -286,9 +300,9 @@ def print_summary(rows: list[dict], args, probe: dict | None = None) -> None:
 
 def report(args) -> None:
     """Markdown table of the results file's rows under these settings (any code version), no model."""
-    settings = {**{k: getattr(args, k) for k in FINGERPRINT}, "threads": torch.get_num_threads(), "torch": torch.__version__}
+    settings = settings_of(args)
     records = [r for r in ResultsFile(args.results, {}).records
-               if {k: v for k, v in r.get("settings", {}).items() if k != "code"} == json.loads(json.dumps(settings))]
+               if {k: v for k, v in r.get("settings", {}).items() if k != "code"} == settings]
     if not records:
         sys.exit(f"--report: {args.results} holds no rows for these settings ({settings})")
     for code in dict.fromkeys(r["settings"]["code"] for r in records):
@@ -304,7 +318,7 @@ def report(args) -> None:
             g = r.get
             iou = " / ".join(f"{g(f'iou{x}', float('nan')):.2f}" for x in RHOS)
             print(f"| {r['id']} | {r['R']} | {g('naive_t', float('nan')):.1f} | {r['fast_t']:.1f} | {g('speedup', float('nan')):.2f} | "
-                  f"{('yes' if g('same') else ('tie' if g('tie') else 'NO')) if 'same' in r else '–'} | {r['fast_tok']:,} | "
+                  f"{order_label(r)} | {r['fast_tok']:,} | "
                   f"{r['eff']:.2f} | {r['peak']:.2f} | {g('short_t', float('nan')):.1f} | {r['short_x']:.1f} | "
                   f"{iou} | {round(g('gap0.7', float('nan')), 3) + 0.0:.3f} | {r['short_tau']:.3f} |")
         print()
@@ -369,9 +383,7 @@ def main(argv=None):
     fp32 = None
     if args.dtype != "float32":
         fp32 = load_pruner(args.pruner, device=args.device, dtype="float32")
-    settings = {**{k: getattr(args, k) for k in FINGERPRINT}, "threads": torch.get_num_threads(),
-                "torch": torch.__version__, "code": code_version()}
-    results = ResultsFile(args.results, settings, fresh=args.fresh) if args.results else None
+    results = ResultsFile(args.results, settings_of(args, code_version()), fresh=args.fresh) if args.results else None
     header = ("example", "R", "naive_s", "fast_s", "speedup", "naive_tok", "fast_tok", "fast_tok/s", "eff",
               "peakGiB", "same_order", "tau", "short_x", "iou.9", "iou.8", "iou.7", "gap.7", "short_tau")
     print(" | ".join(header))
@@ -385,12 +397,13 @@ def main(argv=None):
         else:
             row = measure(pruner, ex, source, i % 2 == 0, args, plain, fp32)
             if results:
-                results.add(key, row, plain=plain, card=card, date=time.strftime("%Y-%m-%d %H:%M"))
+                results.add(key, row, plain=plain, card=card)
             print_row(row)
         rows.append(row)
     if resumed:
+        ids = {row["id"] for row in rows}
         runs = sorted({(r.get("date", "?"), round(r.get("plain", float("nan")))) for r in results.records
-                       if r.get("settings") == results.settings and r["key"] in {row["id"] for row in rows}})
+                       if r.get("settings") == results.settings and r["key"] in ids})
         print(f"# {resumed} row(s) resumed from {results.path} (--fresh re-measures); "
               f"runs (date, plain tokens/s): {', '.join(f'{d} {p}' for d, p in runs)}")
 
@@ -400,8 +413,9 @@ def main(argv=None):
         if probe is None:
             probe = dict(zip(("n", "peak", "per_step"), long_chain_memory(pruner, [e for _, e in examples], args.long_chain)))
             if results:
-                results.add(f"long-chain:{args.long_chain}", probe, card=card, date=time.strftime("%Y-%m-%d %H:%M"))
+                results.add(f"long-chain:{args.long_chain}", probe, card=card)
     print_summary(rows, args, probe)
+
 
 if __name__ == "__main__":
     main()
