@@ -179,6 +179,11 @@ def settings_of(args, code: str | None = None) -> dict:
     return json.loads(json.dumps(settings if code is None else {**settings, "code": code}))
 
 
+def nats(x: float) -> str:
+    """A log-likelihood gap to three decimals, never printed as -0.000."""
+    return f"{round(x, 3) + 0.0:.3f}"
+
+
 def order_label(row: dict) -> str:
     """Fast order against naive: yes, tie (differs only at an exact tie of naive scores), NO, or - without naive."""
     if "same" not in row:
@@ -240,7 +245,7 @@ def print_row(row: dict, resumed: bool = False) -> None:
         f"{row['fast_tok'] / row['fast_t']:.0f}", f"{row['eff']:.2f}", f"{row['peak']:.2f}",
         order_label(row),
         f"{g('tau', float('nan')):.3f}", f"{row['short_x']:.2f}", *(f"{g(f'iou{r}', float('nan')):.3f}" for r in RHOS),
-        f"{round(g('gap0.7', float('nan')), 3) + 0.0:.3f}", f"{row['short_tau']:.3f}")))
+        f"{nats(g('gap0.7', float('nan')))}", f"{row['short_tau']:.3f}")))
     sys.stdout.flush()
 
 
@@ -282,7 +287,7 @@ def print_summary(rows: list[dict], args, probe: dict | None = None) -> None:
 
     print(f"# medians: speedup {med('speedup'):.2f}x  efficiency {med('eff'):.2f}  peak {max(r['peak'] for r in rows):.2f} GiB  "
           f"{args.approx} speedup vs {'naive' if not args.skip_naive else 'fast'} {med('short_x'):.2f}x  "
-          f"IoU@0.7 {med('iou0.7'):.3f}  gap@0.7 {round(med('gap0.7'), 3) + 0.0:.3f} nats")
+          f"IoU@0.7 {med('iou0.7'):.3f}  gap@0.7 {nats(med('gap0.7'))} nats")
     if probe:
         print(f"# long chain: {probe['n']} reasoning tokens, fast scorer peak memory {probe['peak']:.2f} GiB, "
               f"{probe['per_step']:.1f} s per step")
@@ -320,7 +325,7 @@ def report(args) -> None:
             print(f"| {r['id']} | {r['R']} | {g('naive_t', float('nan')):.1f} | {r['fast_t']:.1f} | {g('speedup', float('nan')):.2f} | "
                   f"{order_label(r)} | {r['fast_tok']:,} | "
                   f"{r['eff']:.2f} | {r['peak']:.2f} | {g('short_t', float('nan')):.1f} | {r['short_x']:.1f} | "
-                  f"{iou} | {round(g('gap0.7', float('nan')), 3) + 0.0:.3f} | {r['short_tau']:.3f} |")
+                  f"{iou} | {nats(g('gap0.7', float('nan')))} | {r['short_tau']:.3f} |")
         print()
         print_summary(rows, args, probe)
 
