@@ -12,21 +12,41 @@ phrase-rule table, the word tokenizer and lemmatizer, and the category aliases a
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+
+from .errors import PruneprobeError
 
 SYMB_MATH, VERBAL_MATH, ENT_NAME, CO_REF, META_DISC, GRAMMAR = (
     "SymbMath", "VerbalMath", "EntName", "CoRef", "MetaDisc", "Grammar")
 CATEGORIES = (SYMB_MATH, VERBAL_MATH, ENT_NAME, CO_REF, META_DISC, GRAMMAR)  # also the tie-break order
 CATEGORY_DESCRIPTIONS = {
-    SYMB_MATH: "explicit equations, numbers, operators and math symbols (48/2 = 24, $, %, x)",
-    VERBAL_MATH: "arithmetic relations or quantities said in words (half as many, in total, each, times, "
-                 "more than, per, twice, sum, difference, remaining, left, altogether, three)",
-    ENT_NAME: "concrete entities of the problem: names, objects, units, months, and the problem's other "
-              "content words (Natalia, clips, May, dollars, sold)",
-    CO_REF: "pronouns and referring expressions (she, he, they, it, them, her, his, this, that, which)",
-    META_DISC: "narration and structuring of the reasoning (First, So, Let's, we need to, Therefore, Now, "
-               "step, find, calculate, answer)",
-    GRAMMAR: "grammatical filler: articles, prepositions, conjunctions, auxiliaries, punctuation without math",
+    SYMB_MATH: "numbers in digits, operators, equation signs, currency signs and math symbols (48/2 = 24, $, €, %, x)",
+    VERBAL_MATH: "arithmetic relations or quantities said in words (half as many, in total, each, per, times, "
+                 "more than, twice, number of, remaining, left, three) and verbs of exchange or change of an "
+                 "amount (sold, buys, costs, paid, earns, eat)",
+    ENT_NAME: "entities of the problem: people, objects and items counted, units, months, places, and modifiers "
+              "naming which items (Natalia, clips, dollars, May, green in 'green blocks')",
+    CO_REF: "pronouns and referring expressions (she, he, they, it, them, her, his, this, which)",
+    META_DISC: "the reasoning talking about itself: planning, steps, conclusions, narrator (First, So, Let's, "
+               "we need to, Therefore, Now, find, calculate)",
+    GRAMMAR: "syntax only: articles, prepositions, conjunctions, auxiliaries, punctuation without math, and verbs "
+             "or adjectives that state no math (arrive, place, able, whole)",
 }
+
+
+class AnnotationError(PruneprobeError):
+    """An annotator could not produce valid word labels (e.g. the LLM never replied valid JSON)."""
+
+
+@dataclass(frozen=True)
+class WordLabel:
+    """One word of the reasoning: text, character span ``[start, end)``, category and why."""
+
+    word: str
+    start: int
+    end: int
+    category: str
+    justification: str
 
 
 def _words(s: str) -> frozenset:
@@ -36,26 +56,37 @@ def _words(s: str) -> frozenset:
 # --- lexicons (lower case) ------------------------------------------------------------------------
 _NUMBER_WORDS = _words("two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
                        "sixteen seventeen eighteen nineteen twenty thirty forty fifty sixty seventy eighty "
-                       "ninety hundred hundreds thousand thousands million millions dozen dozens")
+                       "ninety hundred hundreds thousand thousands million millions dozen dozens one once")
 _VERBAL = _words(
     "each every per times twice thrice half halves double doubled triple tripled quarter quarters sum sums "
     "total totals difference product quotient remainder remaining remains left altogether combined together "
     "plus minus add adds added adding addition subtract subtracts subtracted subtracting subtraction "
     "multiply multiplies multiplied multiplying multiplication divide divides divided dividing division "
     "equal equals average ratio percent percentage fraction increase increased decrease decreased "
-    "more fewer less rest extra")
+    "more fewer less rest extra additional another number numbers amount amounts count quantity chance chances "
+    "probability")
+# verbs that state an exchange or a change of an amount (VerbalMath); other verbs are Grammar
+_OP_VERBS = _words(
+    "buy buys buying bought sell sells selling sold spend spends spending spent pay pays paying paid cost costs "
+    "costing charge charges charged charging earn earns earned earning save saves saved saving lose loses losing "
+    "lost give gives giving gave given receive receives received receiving eat eats eating ate eaten drink drinks "
+    "drinking drank drunk use uses used using consume consumes consumed consuming donate donates donated owe "
+    "owes owed gain gains gained remain remained increases increasing decreases decreasing")
 _VERBAL_PHRASES = ["half as many", "half as much", "twice as many", "twice as much", "times as many",
                    "times as much", "as many as", "as much as", "as many", "as much", "in total", "in all",
                    "how many", "how much", "more than", "less than", "fewer than", "greater than",
-                   "divided by", "multiplied by", "out of", "per cent", "left over", "in addition"]
+                   "divided by", "multiplied by", "out of", "per cent", "left over", "in addition", "how long",
+                   "equal to"]
 _META_PHRASES = ["we need to", "i need to", "we have to", "need to", "let us", "let me", "figure out",
                  "step by step", "in other words", "we are asked", "we know", "we can", "we get", "we have"]
 _META = _words("so then now next therefore thus hence first firstly second secondly third finally lastly "
                "step steps find calculate calculating compute solve determine answer check verify wait "
                "okay ok alternatively recall note means know problem question asks asked start begin "
-               "conclude final result need let let's i we us our me my you your")
-_META_INITIAL = _words("also and but however since because well additionally after meanwhile instead "
-                       "moreover furthermore")  # MetaDisc only sentence-initially
+               "conclude final result let let's i we us our me my you your")
+_META_INITIAL = _words("also and but however well additionally meanwhile instead moreover "
+                       "furthermore")  # MetaDisc only sentence-initially; subordinators (if, since) are Grammar
+_ORDINALS = _words("first second third fourth fifth last")  # after "the": a number in words (VerbalMath)
+_CONDITIONAL = _words("if since because when as once")  # "then" after one of these is the consequent (MetaDisc)
 _COREF = _words("she he they it them her him his hers its their theirs this that these those which who "
                 "whom whose itself himself herself themselves it's that's she's he's they're")
 _COREF_PHRASES = ["the former", "the latter", "one another", "each other"]
@@ -71,8 +102,16 @@ _STOP = _words(
     "until till is are was were be been being am do does did done has have had having will would can "
     "could should shall may might must not no nor and or but if because since while whether though "
     "although also just very too there here what how when where why some any all both such own same only "
-    "yet still even again further s")
-_OPS = set("=+×÷^<>≤≥≈≠$%·")  # always SymbMath
+    "yet still even again further s after back already away")
+# adjectives that neither name an entity nor state math (Grammar); entity-identifying modifiers are EntName
+_ADJECTIVES = _words("old young late early whole full sure able unable different original initial new other "
+                     "certain possible enough")
+_DETERMINERS = _words("the a an this that these those his her their its my our your each every some any no")
+_SUBJECTS = _words("he she they it we i you who which")  # a word right after one of these is a verb
+_MODALS = _words("can could will would should must might shall do does did don't doesn't didn't won't can't "
+                 "cannot be been being not")  # a word right after one of these is a verb or a predicate
+_OPS = set("=+×÷^<>≤≥≈≠$%·€£¥₹¢")  # always SymbMath (currency signs included)
+_CURRENCY = set("$€£¥₹¢")
 _MATH_PUNCT = _OPS | set("-−–*/():[]{}")  # punctuation that may carry math
 _MARKUP = set("*#-•>\"“'`(")  # skipped when deciding whether a word starts a sentence
 
@@ -106,3 +145,15 @@ _ALIASES = {
     GRAMMAR: "grammar grammatical function functionword filler punctuation",
 }
 _ALIAS = {a: c for c, s in _ALIASES.items() for a in s.split()}
+
+
+def normalize_category(name) -> str:
+    """Map a category name or alias, case- and punctuation-insensitively, to its canonical name.
+
+    >>> normalize_category("Symbolic Math"), normalize_category("meta-disc"), normalize_category("ENTITY")
+    ('SymbMath', 'MetaDisc', 'EntName')
+    """
+    key = re.sub(r"[^a-z]", "", str(name).lower())
+    if key not in _ALIAS:
+        raise AnnotationError(f"unknown category {name!r}; expected one of {', '.join(CATEGORIES)}")
+    return _ALIAS[key]
