@@ -7,10 +7,17 @@ Canonical pattern::
 
 The scored sequence is ``system + question`` as the user turn and ``reasoning + "\\n" + answer
 line`` as the assistant turn, where the answer line is the format's ``answer_template``.
+
+GSM8K calculator annotations (``<<48/2=24>>``) are removed from the reasoning of every
+``gsm8k``-format example, however it is made (``Example(...)``, the loaders, ``pruneprobe run``):
+they are a calculator tool's markup repeating the arithmetic beside them, and GSM8K users (and
+the cached runs) prune chains without them. ``keep_calculator=True`` (``--keep-calculator``)
+keeps them.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .errors import PruneprobeError
@@ -18,7 +25,7 @@ from .errors import PruneprobeError
 
 @dataclass(frozen=True)
 class PromptFormat:
-    """System prompt and final-answer line of one dataset family (DESIGN.md §5)."""
+    """System prompt and final-answer line of one dataset family (docs/method.md)."""
 
     name: str
     system_prompt: str
@@ -62,13 +69,24 @@ PROMPT_FORMATS: dict[str, PromptFormat] = {
 
 @dataclass(frozen=True)
 class Example:
-    """One (question, reasoning, answer) triple; ``meta["format"]`` picks the prompt format."""
+    """One (question, reasoning, answer) triple; ``meta["format"]`` picks the prompt format.
+
+    A ``gsm8k``-format reasoning loses its calculator annotations unless ``keep_calculator``:
+
+    >>> Example("Q?", "48/2 = <<48/2=24>>24 clips", "24").reasoning
+    '48/2 = 24 clips'
+    """
 
     question: str
     reasoning: str
     answer: str
     id: str = "0"
     meta: dict = field(default_factory=dict)
+    keep_calculator: bool = False
+
+    def __post_init__(self):
+        if not self.keep_calculator and isinstance(self.reasoning, str) and self.meta.get("format", "gsm8k") == "gsm8k":
+            object.__setattr__(self, "reasoning", strip_calculator_annotations(self.reasoning))
 
     @property
     def prompt_format(self) -> PromptFormat:
@@ -87,12 +105,26 @@ class Example:
             raise PruneprobeError(f"example {self.id!r}: empty question")
 
     def to_dict(self) -> dict:
-        return {"question": self.question, "reasoning": self.reasoning, "answer": self.answer,
-                "id": self.id, "meta": dict(self.meta)}
+        d = {"question": self.question, "reasoning": self.reasoning, "answer": self.answer,
+             "id": self.id, "meta": dict(self.meta)}
+        return {**d, "keep_calculator": True} if self.keep_calculator else d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Example":
-        return cls(d["question"], d["reasoning"], d["answer"], str(d.get("id", "0")), dict(d.get("meta") or {}))
+        return cls(d["question"], d["reasoning"], d["answer"], str(d.get("id", "0")), dict(d.get("meta") or {}),
+                   bool(d.get("keep_calculator", False)))
+
+
+_ANNOTATION = re.compile(r"<<[^<>]*>>")
+
+
+def strip_calculator_annotations(text: str) -> str:
+    """Remove GSM8K ``<<48/2=24>>`` calculator annotations.
+
+    >>> strip_calculator_annotations("48/2 = <<48/2=24>>24 clips")
+    '48/2 = 24 clips'
+    """
+    return _ANNOTATION.sub("", text)
 
 
 def list_datasets() -> dict[str, str]:
@@ -103,7 +135,7 @@ def list_datasets() -> dict[str, str]:
 
 
 def load_examples(name: str, n: int | None = None, split: str = "test", path: str | None = None,
-                  seed: int = 0, strip_annotations: bool = True) -> list[Example]:
+                  seed: int = 0, keep_calculator: bool = False) -> list[Example]:
     """Load examples of a registered dataset; see :func:`pruneprobe.datasets.load_examples`.
 
     >>> load_examples("gsm_symbolic", n=1)[0].answer.isdigit()
@@ -111,4 +143,4 @@ def load_examples(name: str, n: int | None = None, split: str = "test", path: st
     """
     from .datasets import load_examples as _load
 
-    return _load(name, n=n, split=split, path=path, seed=seed, strip_annotations=strip_annotations)
+    return _load(name, n=n, split=split, path=path, seed=seed, keep_calculator=keep_calculator)

@@ -5,7 +5,7 @@ Canonical pattern::
     from pruneprobe.datasets import list_datasets, load_examples
     list_datasets()                                        # {"gsm_symbolic": "...", ...}
     load_examples("gsm_symbolic", n=5, seed=0)             # embedded, offline
-    load_examples("gsm8k", path="../shared/data/gsm8k/test.jsonl", n=100)
+    load_examples("gsm8k", path="path/to/gsm8k/test.jsonl", n=100)
     load_examples("math", path="openai/some-math-copy")    # a hub id needs `datasets` + internet
 
 Gotchas:
@@ -27,10 +27,9 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from .answers import last_boxed
-from .data import PROMPT_FORMATS, Example
+from .data import PROMPT_FORMATS, Example, strip_calculator_annotations  # noqa: F401  (re-exported)
 from .errors import PruneprobeError
 
-_ANNOTATION = re.compile(r"<<[^<>]*>>")
 _MMLU_ANSWER = re.compile(r"\s*The answer is \(?([A-J])\)?\.?\s*$")
 _LETTERS = "ABCDEFGHIJKLMNOP"
 _HUB_ID = re.compile(r"[\w.-]+/[\w.-]+(?::[\w.-]+)?")
@@ -45,15 +44,6 @@ class DatasetSpec:
     format: str
     loader: Callable[..., list[Example]]
     hub_id: str = ""
-
-
-def strip_calculator_annotations(text: str) -> str:
-    """Remove GSM8K ``<<48/2=24>>`` calculator annotations.
-
-    >>> strip_calculator_annotations("48/2 = <<48/2=24>>24 clips")
-    '48/2 = 24 clips'
-    """
-    return _ANNOTATION.sub("", text)
 
 
 def read_jsonl(path: str | Path, n: int | None = None) -> list[tuple[int, dict]]:
@@ -122,17 +112,22 @@ def _hub_rows(name: str, hub_id: str, split: str, n: int | None) -> list[tuple[i
     return list(enumerate(dict(row) for row in data))
 
 
-def _split_gsm_solution(solution: str, strip_annotations: bool, where: str) -> tuple[str, str]:
+def _split_gsm_solution(solution: str, keep_calculator: bool, where: str) -> tuple[str, str]:
     """GSM8K-style ``reasoning ... #### answer`` into (reasoning, answer)."""
     if "####" not in solution:
         raise PruneprobeError(f"{where} has no '#### <answer>' line")
     reasoning, _, answer = solution.rpartition("####")
-    if strip_annotations:
+    return _gsm_reasoning(reasoning, "gsm8k", keep_calculator), answer
+
+
+def _gsm_reasoning(reasoning: str, fmt: str, keep_calculator: bool) -> str:
+    """Calculator annotations removed (``gsm8k`` format, as ``Example`` does), then outer whitespace."""
+    if fmt == "gsm8k" and not keep_calculator:
         reasoning = strip_calculator_annotations(reasoning)
-    return reasoning, answer
+    return reasoning.strip()
 
 
-def _load_gsm_symbolic(n: int | None, split: str, path: str | None, seed: int, strip_annotations: bool) -> list[Example]:
+def _load_gsm_symbolic(n: int | None, split: str, path: str | None, seed: int, keep_calculator: bool) -> list[Example]:
     import reasoning_gym
 
     size = 500 if n is None else n  # reasoning_gym's own default size
@@ -142,26 +137,27 @@ def _load_gsm_symbolic(n: int | None, split: str, path: str | None, seed: int, s
         item = data[index]
         cot = (item.get("metadata") or {}).get("answer_cot") or ""
         ident = f"gsm_symbolic-{seed}-{index}"
-        reasoning, answer = _split_gsm_solution(cot, strip_annotations, f"gsm_symbolic item {ident}: its answer_cot")
+        reasoning, answer = _split_gsm_solution(cot, keep_calculator, f"gsm_symbolic item {ident}: its answer_cot")
         meta = {"format": "gsm8k", "source": "reasoning_gym:gsm_symbolic", "seed": seed, "index": index,
                 "source_index": item["metadata"].get("source_index")}
-        examples.append(Example(item["question"], reasoning.strip(), answer.strip(), ident, meta))
+        examples.append(Example(item["question"], reasoning, answer.strip(), ident, meta, keep_calculator))
     return examples
 
 
-def _load_gsm8k(n, split, path, seed, strip_annotations) -> list[Example]:
+def _load_gsm8k(n, split, path, seed, keep_calculator) -> list[Example]:
     rows, source = _rows("gsm8k", path, split, n, DATASETS["gsm8k"].hub_id)
     examples = []
     for index, row in rows:
         where = f"gsm8k {source} row {index + 1}"
         _require(row, ("question", "answer"), where)
-        reasoning, answer = _split_gsm_solution(str(row["answer"]), strip_annotations, f"{where}: answer")
+        reasoning, answer = _split_gsm_solution(str(row["answer"]), keep_calculator, f"{where}: answer")
         meta = {"format": "gsm8k", "source": source, "split": split, "index": index}
-        examples.append(Example(str(row["question"]), reasoning.strip(), answer.strip(), f"gsm8k-{split}-{index}", meta))
+        examples.append(Example(str(row["question"]), reasoning, answer.strip(), f"gsm8k-{split}-{index}", meta,
+                                keep_calculator))
     return examples
 
 
-def _load_math(n, split, path, seed, strip_annotations) -> list[Example]:
+def _load_math(n, split, path, seed, keep_calculator) -> list[Example]:
     rows, source = _rows("math", path, split, n, DATASETS["math"].hub_id)
     examples = []
     for index, row in rows:
@@ -188,7 +184,7 @@ def format_mmlu_question(question: str, options: list[str]) -> str:
     return question.strip() + "\n" + "\n".join(f"{_LETTERS[i]}. {str(o).strip()}" for i, o in enumerate(options))
 
 
-def _load_mmlu_pro(n, split, path, seed, strip_annotations) -> list[Example]:
+def _load_mmlu_pro(n, split, path, seed, keep_calculator) -> list[Example]:
     rows, source = _rows("mmlu_pro", path, split, n, DATASETS["mmlu_pro"].hub_id)
     examples = []
     for index, row in rows:
@@ -213,7 +209,7 @@ def _load_mmlu_pro(n, split, path, seed, strip_annotations) -> list[Example]:
     return examples
 
 
-def _load_jsonl(n, split, path, seed, strip_annotations) -> list[Example]:
+def _load_jsonl(n, split, path, seed, keep_calculator) -> list[Example]:
     if not path:
         raise PruneprobeError("jsonl: pass path= to a JSONL file with question, reasoning and answer fields")
     rows, source = _rows("jsonl", path, split, n, "")
@@ -227,11 +223,9 @@ def _load_jsonl(n, split, path, seed, strip_annotations) -> list[Example]:
         if meta["format"] not in PROMPT_FORMATS:
             raise PruneprobeError(f"{where}: unknown format {meta['format']!r}; known: {', '.join(PROMPT_FORMATS)}")
         meta.setdefault("source", source)
-        reasoning = str(row["reasoning"])
-        if strip_annotations:
-            reasoning = strip_calculator_annotations(reasoning)
-        examples.append(Example(str(row["question"]), reasoning.strip(), str(row["answer"]).strip(),
-                                str(row.get("id", f"{stem}-{index}")), meta))
+        keep = keep_calculator or bool(row.get("keep_calculator"))  # an Example.to_dict() that kept them
+        examples.append(Example(str(row["question"]), _gsm_reasoning(str(row["reasoning"]), meta["format"], keep),
+                                str(row["answer"]).strip(), str(row.get("id", f"{stem}-{index}")), meta, keep))
     return examples
 
 
@@ -262,8 +256,11 @@ def list_datasets() -> dict[str, str]:
 
 
 def load_examples(name: str, n: int | None = None, split: str = "test", path: str | None = None,
-                  seed: int = 0, strip_annotations: bool = True) -> list[Example]:
+                  seed: int = 0, keep_calculator: bool = False) -> list[Example]:
     """Load ``n`` examples (all when ``None``) of a registered dataset.
+
+    GSM8K-format reasoning loses its ``<<48/2=24>>`` calculator annotations, as in ``Example``;
+    ``keep_calculator=True`` keeps them.
 
     >>> examples = load_examples("gsm_symbolic", n=2, seed=0)
     >>> examples[0].id, examples[0].meta["format"]
@@ -273,4 +270,4 @@ def load_examples(name: str, n: int | None = None, split: str = "test", path: st
         raise PruneprobeError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise PruneprobeError(f"n must be a positive integer or None, got {n!r}")
-    return DATASETS[name].loader(n, split, None if path is None else str(path), seed, strip_annotations)
+    return DATASETS[name].loader(n, split, None if path is None else str(path), seed, keep_calculator)

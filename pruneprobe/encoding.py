@@ -1,7 +1,9 @@
 """Turn an Example into the pruner's token ids and locate the reasoning span in them.
 
 The full exchange is rendered once with the pruner's template and tokenised once; the reasoning is
-then found through the tokenizer's character offsets. Tokens may merge characters across an edge
+then found through the tokenizer's character offsets. Question, reasoning and answer are ordinary
+text: the literal characters of a special token there (``<|im_end|>``, ``<end_of_turn>``) are
+split like any text, never read as the control token (``Pruner.tokenize``'s ``plain_spans``). Tokens may merge characters across an edge
 of the span (``" In"`` after a plain template's ``"Answer:"``, ``".\\n"`` before the answer line):
 such a token belongs to the reasoning when most of its non-whitespace characters do
 (whitespace-only tokens: when their first character does). Reasoning tokens are never produced by
@@ -61,10 +63,11 @@ def encode_example(pruner: Pruner, example: Example) -> EncodedExample:
     example.validate()
     fmt = example.prompt_format
     assistant, reasoning = assistant_text(example)
-    text = pruner.render(fmt.system_prompt, example.question.strip(), assistant)
+    question = example.question.strip()
+    text = pruner.render(fmt.system_prompt, question, assistant)
     start_char = _find_assistant_reasoning(text, assistant, reasoning, example.id)
     end_char = start_char + len(reasoning)
-    enc = pruner.tokenize(text)
+    enc = pruner.tokenize(text, plain_spans=_content_spans(text, question, assistant, reasoning, start_char))
     ids, offsets = enc["input_ids"], enc["offsets"]
     inside = [i for i, (s, e) in enumerate(offsets) if e > s and _in_span(text, s, e, start_char, end_char)]
     if not inside:
@@ -93,6 +96,16 @@ def _in_span(text: str, s: int, e: int, lo: int, hi: int) -> bool:
     if not solid:
         return lo <= s < hi
     return 2 * sum(lo <= i < hi for i in solid) > len(solid)
+
+
+def _content_spans(text: str, question: str, assistant: str, reasoning: str, start: int) -> list[tuple[int, int]]:
+    """Where the question and the assistant turn (reasoning and answer line; only the reasoning
+    when the template rewrote the turn) lie in ``text``."""
+    spans = [(start, start + len(assistant if text.startswith(assistant, start) else reasoning))]
+    q = text.rfind(question, 0, start)
+    if q >= 0:
+        spans.insert(0, (q, q + len(question)))
+    return spans
 
 
 def _find_assistant_reasoning(text: str, assistant: str, reasoning: str, example_id: str) -> int:

@@ -1,4 +1,4 @@
-"""The fast exact scorer: prefix-cache reuse and packed candidate suffixes (DESIGN.md §2).
+"""The fast exact scorer: prefix-cache reuse and packed candidate suffixes (docs/fast-scorer.md).
 
 Causal attention means deleting sequence position ``i`` leaves every state before ``i``
 unchanged. One forward of the current state gives keys/values and next-token log-probs for all
@@ -14,22 +14,25 @@ additive mask (each packed token sees the cached keys below its candidate's cut 
 candidate's earlier suffix tokens), chunked to ``batch_tokens`` packed tokens. Each batch row
 holds two suffixes, the longest with the shortest (``fold_rows``), so rows are nearly equal in
 length with next to no padding and each token attends over ``cache + row`` keys instead of
-``cache + chunk``; the cached prefix is broadcast to every row. Sliding-window layers (Gemma 3)
-get their own mask. After a deletion at ``d`` the new tail's keys, values and log-probs are
+``cache + chunk``; the cached prefix is broadcast to every row. Sliding windows come from the
+config (``mask_windows``): one mask per layer type where ``layer_types`` lists sliding layers
+(Gemma 2/3, Qwen 2/3), else one windowed mask for every layer when ``sliding_window`` is set alone
+(Mistral, Phi-3). After a deletion at ``d`` the new tail's keys, values and log-probs are
 taken from the deleted candidate's own packed suffix when it was just scored (``reuse_tokens``
 bounds what is kept; no forward), else the cache is cropped to ``d - 2`` and the tail recomputed;
 rows ``d - 2`` and ``d - 1`` keep their hidden states, so their new targets cost one LM-head
 product. Under the ``answer`` objective the LM head runs only where an answer token is predicted.
 
 Gotchas: the result equals ``NaiveScorer`` up to float rounding (fp32: ~1e-5); bf16 rounding
-differs between the packed and the full forward, so orders may differ at near-ties.
-Architectures outside ``SUPPORTED_MODEL_TYPES`` fall back to the naive scorer with a warning.
+differs between the packed and the full forward, so orders may differ at near-ties. Nothing here
+knows which architectures it is exact for: ``make_scorer`` first runs the self-check of
+``exactness`` (once per ``Pruner``, every architecture) and falls back to the naive scorer with a
+warning, or raises, when the fast scores differ from a full recompute.
 """
 
 from __future__ import annotations
 
 import inspect
-import logging
 from contextlib import contextmanager
 from typing import Sequence
 
@@ -38,15 +41,8 @@ import torch
 from transformers import DynamicCache
 
 from .errors import PruneprobeError
+from .models import Pruner
 from .scoring import window_estimate
-
-logger = logging.getLogger(__name__)
-
-SUPPORTED_MODEL_TYPES = {"llama", "qwen2", "qwen3", "mistral", "gemma3_text", "gemma2", "gpt2", "phi3", "olmo2"}
-
-
-def supports_fast_scoring(model) -> bool:
-    return getattr(model.config, "model_type", None) in SUPPORTED_MODEL_TYPES
 
 
 class FastScorer:
@@ -56,10 +52,9 @@ class FastScorer:
     """
 
     name = "fast"
+    check = None  # the self-check behind this scorer (``make_scorer``), if one ran
 
     def __init__(self, model, batch_tokens: int = 768, lm_head_everywhere: bool = True, reuse_tokens: int = 4096):
-        if not supports_fast_scoring(model):
-            raise PruneprobeError(f"fast scorer does not support model type {model.config.model_type!r}")
         self.model = model
         self.batch_tokens = batch_tokens
         self.lm_head_everywhere = lm_head_everywhere
@@ -67,9 +62,7 @@ class FastScorer:
         self.tokens_computed = 0
         self._scored: dict[int, tuple] = {}  # candidate -> its kept packed suffix, scored since the last state change
         self._kept_tokens = 0
-        cfg = model.config
-        layer_types = getattr(cfg, "layer_types", None) or []
-        self.sliding_window = getattr(cfg, "sliding_window", None) if "sliding_attention" in layer_types else None
+        self.windows = mask_windows(model.config)
         # transformers >= 5.2x renamed ``past_key_values`` to ``cache``; accept both
         params = inspect.signature(model.forward).parameters
         self._cache_arg = "cache" if "cache" in params else "past_key_values"
@@ -237,11 +230,10 @@ class FastScorer:
         allowed_cache = cache_pos[None, None, :] < cut[:, :, None]
         allowed_packed = (seg[:, :, None] == seg[:, None, :]) & (pos[:, None, :] <= pos[:, :, None])
         allowed = torch.cat([allowed_cache, allowed_packed], dim=2)
-        mask = self._additive(allowed)
-        if self.sliding_window is not None:
-            key_pos = torch.cat([cache_pos.expand(len(rows), -1), pos], dim=1)
-            window = key_pos[:, None, :] > pos[:, :, None] - self.sliding_window
-            mask = {"full_attention": mask, "sliding_attention": self._additive(allowed & window)}
+        key_pos = torch.cat([cache_pos.expand(len(rows), -1), pos], dim=1)
+        masks = {kind: self._additive(allowed if w is None else allowed & (key_pos[:, None, :] > pos[:, :, None] - w))
+                 for kind, w in self.windows.items()}
+        mask = masks[None] if None in masks else masks  # one mask for every layer, or one per layer type
         # a packed token at new position q predicts new position q+1; keep only the scored ones
         vec_index = pos + 1 - p  # index in the candidate's vector of the predicted token
         needed = real & (vec_index >= first_suffix) if answer_only else real
@@ -274,6 +266,33 @@ class FastScorer:
         return mask.masked_fill_(~allowed, torch.finfo(dtype).min)[:, None]
 
 
+def mask_windows(config) -> dict[str | None, int | None]:
+    """The sliding window of each attention mask the model looks up, from its config.
+
+    With ``layer_types`` listing a sliding layer (Gemma 2/3, Qwen 2/3 with ``use_sliding_window``):
+    ``{layer_type: window or None}``, one mask per type; otherwise ``{None: window}``, one mask for
+    every layer, windowed when the config sets ``sliding_window`` (Mistral, Phi-3) unless a flag
+    such as ``use_sliding_window=False`` turns it off.
+
+    >>> from transformers import MistralConfig
+    >>> mask_windows(MistralConfig(sliding_window=4096))
+    {None: 4096}
+    """
+    window = getattr(config, "sliding_window", None)
+    if getattr(config, "use_sliding_window", True) is False or not isinstance(window, int):
+        window = None
+    types = set(getattr(config, "layer_types", None) or [])
+    unknown = types - {"full_attention", "sliding_attention"}
+    if unknown:
+        raise PruneprobeError(f"the fast scorer cannot build masks for layer types {sorted(unknown)}; "
+                              "use scorer='naive'")
+    if "sliding_attention" in types:
+        if window is None:
+            raise PruneprobeError("config lists sliding_attention layers but sets no sliding_window; use scorer='naive'")
+        return {t: window if t == "sliding_attention" else None for t in sorted(types)}
+    return {None: None if types else window}
+
+
 def fold_rows(lengths: Sequence[int]) -> list[list[int]]:
     """Pack segments two per row, longest with shortest, so rows come out nearly equal in length.
 
@@ -284,21 +303,34 @@ def fold_rows(lengths: Sequence[int]) -> list[list[int]]:
     return [[order[i], order[-1 - i]] if i != len(order) - 1 - i else [order[i]] for i in range((len(order) + 1) // 2)]
 
 
-def make_scorer(model, scorer: str = "fast", batch_tokens: int | None = None, answer_only: bool = False):
-    """``"fast"`` (default; falls back to naive with a warning), or ``"naive"``."""
+def make_scorer(model, scorer: str = "fast", batch_tokens: int | None = None, answer_only: bool = False,
+                check: str = "warn"):
+    """A scorer for ``model`` (a ``Pruner`` or a bare transformers model): ``"fast"`` or ``"naive"``.
+
+    ``"fast"`` is first checked against the naive reference (``exactness.resolve_scorer``; cached
+    on a ``Pruner``): on a difference ``check="warn"`` (default) falls back to the naive scorer with
+    a warning, ``check="raise"`` raises, ``check="off"`` skips the check. The returned scorer's
+    ``name`` says which one runs and its ``check`` holds the check's result (``None``: not run).
+    """
+    from .exactness import CHECK_MODES, resolve_scorer
     from .scoring import NaiveScorer
 
-    if scorer == "naive":
-        return NaiveScorer(model, batch_tokens=batch_tokens or 4096)
-    if scorer != "fast":
+    if scorer not in ("fast", "naive"):
         raise PruneprobeError(f"unknown scorer {scorer!r}; use 'fast' or 'naive'")
-    if not supports_fast_scoring(model):
-        logger.warning("model type %r is not known to take packed 4-D masks; using the naive scorer",
-                       model.config.model_type)
-        return NaiveScorer(model, batch_tokens=batch_tokens or 4096)
-    cuda = next(model.parameters()).device.type == "cuda"
-    if batch_tokens is None:  # CPU: small chunks keep the block-diagonal attention waste low
-        batch_tokens = 16384 if cuda else 768
-    # suffixes kept for the next deletion to adopt (~50 KB a token for the 135M model): more on a GPU
-    return FastScorer(model, batch_tokens=batch_tokens, lm_head_everywhere=not answer_only,
-                      reuse_tokens=4 * batch_tokens if cuda else 4096)
+    if check not in CHECK_MODES:
+        raise PruneprobeError(f"unknown scorer check {check!r}; use one of {', '.join(CHECK_MODES)}")
+    result = None
+    if scorer == "fast":
+        scorer, result = resolve_scorer(model, check)
+    model = model.model if isinstance(model, Pruner) else model
+    if scorer == "naive":
+        engine = NaiveScorer(model, batch_tokens=batch_tokens or 4096)
+    else:
+        cuda = next(model.parameters()).device.type == "cuda"
+        if batch_tokens is None:  # CPU: small chunks keep the block-diagonal attention waste low
+            batch_tokens = 16384 if cuda else 768
+        # suffixes kept for the next deletion to adopt (~50 KB a token for the 135M model): more on a GPU
+        engine = FastScorer(model, batch_tokens=batch_tokens, lm_head_everywhere=not answer_only,
+                            reuse_tokens=4 * batch_tokens if cuda else 4096)
+    engine.check = result
+    return engine

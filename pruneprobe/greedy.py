@@ -43,12 +43,14 @@ import numpy as np
 import torch
 
 from . import __version__
+from .cost import DEFAULT_MAX_HOURS, check_max_hours, estimate_cost, planned_steps, refuse_if_too_costly
 from .data import Example
 from .encoding import encode_example
 from .errors import PruneprobeError
+from .exactness import check_metadata
 from .fastscore import make_scorer
 from .models import Pruner
-from .result import TRACE_KEYS, PruneResult, n_keep_for
+from .result import TRACE_KEYS, PruneResult
 from .scoring import resolve_objective, traces_from_state
 
 STRATEGIES = ("exact", "shortlist", "multi")
@@ -70,6 +72,7 @@ def greedy_prune(
     *,
     max_steps: int | None = None,
     scorer: str = "fast",
+    scorer_check: str = "warn",
     strategy: str = "exact",
     shortlist: int = 16,
     shortlist_fraction: float = 1 / 3,
@@ -82,12 +85,20 @@ def greedy_prune(
     batch_tokens: int | None = None,
     progress: bool = False,
     on_step: Callable[[int, int], None] | None = None,
+    max_hours: float | None = DEFAULT_MAX_HOURS,
 ) -> PruneResult:
     """Greedily prune ``example``'s reasoning with ``pruner``; return a ``PruneResult``.
 
     ``keep_ratio=None`` prunes every token (a full ranking); ``keep_ratio=0.7`` stops when 70% of
     the reasoning tokens remain. ``objective`` is ``"joint"``, ``"answer"`` or a callable
     ``f(logprobs, n_reasoning)`` over the log-probs of the kept reasoning then the suffix.
+    ``scorer="fast"`` is first checked against the naive scorer, once per pruner: on a mismatch
+    ``scorer_check="warn"`` falls back to naive with a warning, ``"raise"`` raises, ``"off"`` skips
+    the check. ``metadata["scorer"]`` is the scorer that ran, ``metadata["scorer_check_max_diff"]``
+    the check's largest log-prob difference (``None``: not run).
+    Before scoring, the cost is estimated from the encoded lengths and the pruner's measured
+    throughput (``pruneprobe.cost``); a chain estimated over ``max_hours`` (default 3 h) is refused
+    with an error naming the ways out (``max_hours=None``: no limit).
     """
     pruner = as_pruner(pruner)
     obj = resolve_objective(objective)
@@ -103,12 +114,16 @@ def greedy_prune(
         raise PruneprobeError(f"need shortlist_first >= 1 or None and margin >= 0, got {shortlist_first!r}, {margin!r}")
     if not 0 < multi_fraction < 1:
         raise PruneprobeError(f"multi_fraction must be in (0, 1), got {multi_fraction!r}")
+    check_max_hours(max_hours)
     enc = encode_example(pruner, example)
     r = enc.n_reasoning
-    n_steps = r if keep_ratio is None else r - n_keep_for(keep_ratio, r)
-    if max_steps is not None:
-        n_steps = min(n_steps, max_steps)
-    engine = make_scorer(pruner.model, scorer, batch_tokens, answer_only=not obj.needs_reasoning_logprobs)
+    n_steps = planned_steps(r, keep_ratio, max_steps)
+    if max_hours is not None:
+        cost = estimate_cost(pruner, enc, n_steps, strategy, scorer, shortlist=shortlist,
+                             shortlist_fraction=shortlist_fraction, refresh_every=refresh_every,
+                             multi_fraction=multi_fraction)
+        refuse_if_too_costly(cost, max_hours, example.id)
+    engine = make_scorer(pruner, scorer, batch_tokens, answer_only=not obj.needs_reasoning_logprobs, check=scorer_check)
     t0 = time.perf_counter()
     engine.reset(enc.prefix_ids, enc.reasoning_ids, enc.suffix_ids)
     alive = list(range(r))  # original indices of kept tokens, in order
@@ -166,7 +181,8 @@ def greedy_prune(
         traces={k: traces[k] for k in TRACE_KEYS}, candidate_scores=matrix,
         example=example.to_dict(), metadata=run_metadata(pruner, enc, obj.name, scorer=engine.name,
                                                          strategy=strategy, elapsed_s=elapsed,
-                                                         tokens_computed=engine.tokens_computed),
+                                                         tokens_computed=engine.tokens_computed,
+                                                         **check_metadata(engine.check)),
     )
 
 

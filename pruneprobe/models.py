@@ -24,7 +24,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -80,6 +80,7 @@ class Pruner:
     weights_hash: str = ""
     source: str = ""
     info: dict = field(default_factory=dict)
+    scorer_check: Any = field(default=None, repr=False, compare=False)  # exactness.ScorerCheck, once checked
 
     @classmethod
     def from_model(cls, model, tokenizer, name: str | None = None) -> "Pruner":
@@ -132,13 +133,56 @@ class Pruner:
             text += " " + assistant + (self.tokenizer.eos_token or "")
         return text
 
-    def tokenize(self, text: str) -> dict:
-        """Token ids and character offsets. Chat-rendered text already holds its special tokens."""
+    def tokenize(self, text: str, plain_spans: Sequence[tuple[int, int]] = ()) -> dict:
+        """Token ids and character offsets. Chat-rendered text already holds its special tokens.
+
+        ``plain_spans``: character ranges of content (question, reasoning, answer) that are
+        ordinary text: a special-token literal there (``"<|im_end|>"`` inside a chain) is split
+        like any text, never read as the control token. Only the stretch between the template's
+        control tokens that holds such a literal is re-tokenised; elsewhere the ids are those of
+        one tokenisation of the whole text.
+        """
         add_special = self.template == "plain"
         enc = self.tokenizer(
             text, add_special_tokens=add_special, return_offsets_mapping=True, return_attention_mask=False
         )
-        return {"input_ids": list(enc["input_ids"]), "offsets": [tuple(o) for o in enc["offset_mapping"]]}
+        ids, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
+        control = self.control_token_ids() if plain_spans else set()
+        literal = {i for i, (t, (s, e)) in enumerate(zip(ids, offsets))
+                   if t in control and e > s and any(s < b and e > a for a, b in plain_spans)}
+        if literal:
+            ids, offsets = self._split_literals(text, ids, offsets, control, literal)
+        return {"input_ids": ids, "offsets": offsets}
+
+    def control_token_ids(self) -> set[int]:
+        """Ids of the tokenizer's special (control) tokens: added tokens marked special."""
+        added = getattr(self.tokenizer, "added_tokens_decoder", {}) or {}
+        return {i for i, tok in added.items() if getattr(tok, "special", False)} | set(self.tokenizer.all_special_ids)
+
+    def _split_literals(self, text: str, ids: list, offsets: list, control: set, literal: set) -> tuple[list, list]:
+        """Re-tokenise, with special-token splitting, each stretch between two template control
+        tokens that holds a literal; the tokenizer splits at control tokens anyway, so the other
+        stretches and the control tokens keep their ids."""
+        fixed = [i for i, t in enumerate(ids) if t in control and i not in literal]
+        out_ids: list[int] = []
+        out_offsets: list[tuple[int, int]] = []
+        bounds = [-1] + fixed + [len(ids)]
+        for left, right in zip(bounds, bounds[1:]):
+            run = range(left + 1, right)
+            if not any(i in literal for i in run):
+                out_ids += [ids[i] for i in run]
+                out_offsets += [offsets[i] for i in run]
+            else:
+                lo = offsets[left][1] if left >= 0 and offsets[left][1] > offsets[left][0] else 0
+                hi = offsets[right][0] if right < len(ids) and offsets[right][1] > offsets[right][0] else len(text)
+                enc = self.tokenizer(text[lo:hi], add_special_tokens=False, split_special_tokens=True,
+                                     return_offsets_mapping=True, return_attention_mask=False)
+                out_ids += list(enc["input_ids"])
+                out_offsets += [(s + lo, e + lo) for s, e in enc["offset_mapping"]]
+            if right < len(ids):
+                out_ids.append(ids[right])
+                out_offsets.append(offsets[right])
+        return out_ids, out_offsets
 
 
 def weights_fingerprint(model) -> str:

@@ -15,6 +15,9 @@ import torch
 from pruneprobe import Example, Pruner
 
 ARCHS = ("llama", "qwen2", "gemma3", "gpt2")
+# attention layouts beyond ARCHS: every-layer sliding windows (Mistral, Phi-3), one KV head,
+# softcapping with alternating sliding / full layers (Gemma 2), q/k norms with per-layer windows (Qwen 3)
+MORE_ARCHS = ("mistral", "phi3", "llama_mqa", "gemma2", "qwen3")
 
 
 @functools.lru_cache(maxsize=1)
@@ -52,6 +55,21 @@ def tiny_model(arch: str = "llama", vocab_size: int = 49152, seed: int = 0, slid
         cfg = dict(common, num_hidden_layers=3, head_dim=8, sliding_window=sliding_window,
                    layer_types=["sliding_attention", "full_attention", "sliding_attention"])
         model = tf.Gemma3ForCausalLM(tf.Gemma3TextConfig(**cfg))
+    elif arch == "mistral":  # ``sliding_window`` with no ``layer_types``: every layer windowed
+        model = tf.MistralForCausalLM(tf.MistralConfig(**common, sliding_window=sliding_window))
+    elif arch == "phi3":  # the same, fused QKV projection
+        model = tf.Phi3ForCausalLM(tf.Phi3Config(**common, sliding_window=sliding_window, pad_token_id=None,
+                                                 bos_token_id=None, eos_token_id=None))
+    elif arch == "llama_mqa":  # grouped-query attention with one KV head
+        model = tf.LlamaForCausalLM(tf.LlamaConfig(**dict(common, num_key_value_heads=1)))
+    elif arch == "gemma2":  # attention and final-logit softcapping, alternating sliding / full layers (eager)
+        cfg = dict(common, num_hidden_layers=3, num_key_value_heads=1, head_dim=8, sliding_window=sliding_window,
+                   attn_logit_softcapping=5.0, final_logit_softcapping=3.0)
+        model = tf.Gemma2ForCausalLM(tf.Gemma2Config(**cfg))
+    elif arch == "qwen3":  # q/k RMS norms; sliding layers above max_window_layers
+        cfg = dict(common, num_hidden_layers=3, head_dim=8, use_sliding_window=True,
+                   sliding_window=sliding_window, max_window_layers=1)
+        model = tf.Qwen3ForCausalLM(tf.Qwen3Config(**cfg))
     elif arch == "gpt2":
         model = tf.GPT2LMHeadModel(tf.GPT2Config(vocab_size=vocab_size, n_embd=32, n_layer=2, n_head=4,
                                                  n_positions=1024, bos_token_id=0, eos_token_id=0,

@@ -77,7 +77,7 @@ def test_gsm8k_local_file_strips_annotations():
         assert example.answer == row["answer"].split("####")[-1].strip()
         assert "<<" not in example.reasoning and "####" not in example.reasoning
         assert example.meta["format"] == "gsm8k" and example.meta["split"] == "test"
-    kept = load_examples("gsm8k", n=4, path=GSM8K_DIR / "test.jsonl", strip_annotations=False)
+    kept = load_examples("gsm8k", n=4, path=GSM8K_DIR / "test.jsonl", keep_calculator=True)
     assert any("<<" in e.reasoning for e in kept)
     assert [strip_calculator_annotations(e.reasoning) for e in kept] == [e.reasoning for e in examples]
 
@@ -157,6 +157,22 @@ def test_generic_jsonl(tmp_path):
     assert (a.id, a.reasoning, a.meta["format"]) == ("chains-0", "r1 2", "gsm8k")
     assert (b.id, b.meta["format"]) == ("custom", "mmlu_pro")
     assert (c.answer, c.meta["format"], c.meta["teacher"]) == ("7", "math", "t")
+
+
+def test_calculator_annotations_same_default_and_switch_in_python_and_loaders(tmp_path):
+    annotated = "48/2 = <<48/2=24>>24 clips, 48 + 24 = <<48+24=72>>72"
+    made = Example("Q?", annotated, "72", id="n")
+    assert made.reasoning == "48/2 = 24 clips, 48 + 24 = 72"  # the default: removed, as the loaders do
+    kept = Example("Q?", annotated, "72", id="n", keep_calculator=True)
+    assert kept.reasoning == annotated
+    assert Example("Q?", annotated, "72", meta={"format": "math"}).reasoning == annotated  # not a GSM8K chain
+    assert Example.from_dict(kept.to_dict()) == kept and Example.from_dict(made.to_dict()) == made
+    assert "keep_calculator" not in made.to_dict()
+    path = write_jsonl(tmp_path / "c.jsonl", [{"question": "Q?", "reasoning": annotated, "answer": "72", "id": "n"}])
+    loaded = load_examples("jsonl", path=path)[0]
+    assert loaded.reasoning == made.reasoning
+    assert load_examples("jsonl", path=path, keep_calculator=True)[0].reasoning == annotated
+    assert load_examples("jsonl", path=write_jsonl(tmp_path / "k.jsonl", [kept.to_dict()]))[0].reasoning == annotated
 
 
 def test_generic_jsonl_round_trips_example_to_dict(tmp_path):

@@ -1,9 +1,11 @@
 """Locating the reasoning span by token offsets."""
 
+from collections import Counter
+
 import pytest
 
-from conftest import tiny_pruner
-from pruneprobe import Example, PruneprobeError
+from conftest import tiny_model, tiny_pruner
+from pruneprobe import Example, Pruner, PruneprobeError
 from pruneprobe.encoding import encode_example
 
 
@@ -63,3 +65,55 @@ def test_chain_longer_than_context():
     pruner.model.config.max_position_embeddings = 64
     with pytest.raises(PruneprobeError, match="longer than the model's context"):
         encode_example(pruner, Example("Q?", "word " * 100, "1"))
+
+
+def _check_literals_are_text(pruner, literals: list[str], template_control: list[str]):
+    question = f"Is {literals[0]} a word? How many apples?"
+    reasoning = f"We write {literals[1]} here{literals[2]} and {' '.join(literals)} then 3 + 4 = 7."
+    example = Example(question, reasoning, f"7 {literals[-1]}", id="literal")
+    enc = encode_example(pruner, example)
+    assert "".join(enc.reasoning_pieces).strip() == reasoning
+    control = pruner.control_token_ids()
+    assert not control & set(enc.reasoning_ids.tolist())  # the literals are split like any text
+    decoded = pruner.tokenizer.decode(enc.input_ids)
+    assert question in decoded and f"7 {literals[-1]}" in decoded
+    # question and answer too: the control tokens are exactly the template's, as in a plain exchange
+    plain = encode_example(pruner, Example("How many apples?", "So 3 + 4 = 7.", "7"))
+    assert Counter(t for t in enc.input_ids.tolist() if t in control) == \
+        Counter(t for t in plain.input_ids.tolist() if t in control)
+    for name, token_id in zip(template_control, pruner.tokenizer.convert_tokens_to_ids(template_control)):
+        assert token_id in control and token_id in enc.input_ids.tolist(), name
+
+
+SMOL_LITERALS = ["<|im_end|>", "<|endoftext|>", "<|im_start|>"]
+
+
+@pytest.mark.parametrize("arch", ["llama", "gpt2"])  # SmolLM2's chat template, and the plain one
+def test_special_token_literals_in_content_are_text_smollm2(arch):
+    pruner = tiny_pruner(arch)
+    control = ["<|im_start|>", "<|im_end|>"] if pruner.template == "chat" else [pruner.tokenizer.eos_token]
+    _check_literals_are_text(pruner, SMOL_LITERALS, control)
+
+
+@pytest.mark.slow
+def test_special_token_literals_in_content_are_text_gemma3():
+    from transformers import AutoTokenizer
+
+    from pruneprobe.models import materialize_embedded
+
+    tokenizer = AutoTokenizer.from_pretrained(materialize_embedded("gemma3-270m"))
+    pruner = Pruner.from_model(tiny_model("gemma3", vocab_size=len(tokenizer)), tokenizer, name="tiny-gemma3")
+    control = ["<start_of_turn>", "<end_of_turn>"] if pruner.template == "chat" else ["<bos>", "<eos>"]
+    _check_literals_are_text(pruner, ["<start_of_turn>", "<end_of_turn>", "<eos>"], control)
+
+
+def test_ordinary_chains_tokenise_as_one_tokenisation_of_the_whole_text():
+    """Without special-token literals the ids are exactly those of the whole rendered text."""
+    from pruneprobe import load_examples
+
+    for arch in ("llama", "gpt2"):
+        pruner = tiny_pruner(arch)
+        for example in load_examples("gsm_symbolic", n=4, seed=0):
+            enc = encode_example(pruner, example)
+            whole = pruner.tokenizer(enc.text, add_special_tokens=pruner.template == "plain")["input_ids"]
+            assert enc.input_ids.tolist() == whole
