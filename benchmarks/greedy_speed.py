@@ -6,10 +6,12 @@
 
 Resumable: each finished example's row is written (atomically) to ``--results``
 (``benchmarks/results/greedy_speed.jsonl``) under a fingerprint of what shapes it (pruner, dtype,
-device, threads, steps, strategy settings, torch version, a hash of the package modules it loads). A rerun with the
-same fingerprint reuses those rows, so a full run killed after hours loses only the example in
-progress; ``--fresh`` re-measures. Each row keeps its own run's plain throughput, CPU or card, and
-date.
+device, threads, steps, strategy settings, torch version, a hash of the package modules it loads,
+and the machine: CPU model or GPU name). A full rerun with the same fingerprint reuses those rows,
+so a run killed after hours loses only the example in progress; ``--fresh`` re-measures. ``--quick``
+always measures (it records its rows, but never reuses any). Rows without a machine (older files)
+are never reused; ``--report`` still shows them. Each row keeps its own run's plain throughput, CPU
+or card, and date; the output marks every row "measured now" or "reused (date)".
 
 Naive and fast run in the same process, alternating per example. Per example it prints wall
 times, speed-up, tokens computed, achieved tokens/s against the model's plain batched forward
@@ -173,10 +175,29 @@ FINGERPRINT = ("pruner", "dtype", "device", "max_steps", "batch_tokens", "approx
                "refresh_every", "window", "reach", "shortlist_first", "margin", "multi_fraction", "skip_naive")
 
 
-def settings_of(args, code: str | None = None) -> dict:
-    """What a row's measurement depends on, as it reads back from JSON; ``code`` left out for reports."""
+def settings_of(args, code: str | None = None, machine: str | None = None) -> dict:
+    """What a row's measurement depends on, as it reads back from JSON; ``code`` and ``machine``
+    left out for reports."""
     settings = {**{k: getattr(args, k) for k in FINGERPRINT}, "threads": torch.get_num_threads(), "torch": torch.__version__}
-    return json.loads(json.dumps(settings if code is None else {**settings, "code": code}))
+    if code is not None:
+        settings["code"] = code
+    if machine is not None:
+        settings["machine"] = machine
+    return json.loads(json.dumps(settings))
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_name(device: torch.device) -> str:
+    """The machine part of the fingerprint: the GPU's name on CUDA, else the CPU model."""
+    return f"GPU: {torch.cuda.get_device_name(device)}" if device.type == "cuda" else f"CPU: {cpu_model()}"
 
 
 def nats(x: float) -> str:
@@ -214,7 +235,12 @@ class ResultsFile:
             self.records = [r for r in self.records if r.get("settings") != self.settings]
 
     def get(self, key: str) -> dict | None:
-        return next((r["row"] for r in self.records if r["key"] == key and r.get("settings") == self.settings), None)
+        record = self.record(key)
+        return None if record is None else record["row"]
+
+    def record(self, key: str) -> dict | None:
+        """The whole record (row, date, plain, card) of ``key`` under these settings, or None."""
+        return next((r for r in self.records if r["key"] == key and r.get("settings") == self.settings), None)
 
     def add(self, key: str, row: dict, **meta) -> None:
         meta = {"date": time.strftime("%Y-%m-%d %H:%M"), **meta}
@@ -237,15 +263,26 @@ def code_version() -> str:
     return digest.hexdigest()[:12]
 
 
-def print_row(row: dict, resumed: bool = False) -> None:
+def load_code_paths(pruner, args) -> None:
+    """One deletion of a tiny chain with each scorer and the approximate strategy, so that the
+    modules they import lazily are loaded before ``code_version`` hashes the loaded ones."""
+    from pruneprobe import Example
+
+    tiny = Example("What is 1 + 1?", "1 plus 1 is 2.", "2", id="warm-up")
+    for kw in ({"scorer": "naive"}, {"scorer": "fast"}, {"strategy": args.approx}):
+        greedy_prune(pruner, tiny, max_steps=1, **kw)
+
+
+def print_row(row: dict, source: str = "measured now") -> None:
+    """One table line; ``source`` says whether it was measured now or reused (and from when)."""
     g = row.get
     print(" | ".join(str(x) for x in (
-        row["id"] + (" (resumed)" if resumed else ""), row["R"], f"{g('naive_t', float('nan')):.1f}",
+        row["id"], row["R"], f"{g('naive_t', float('nan')):.1f}",
         f"{row['fast_t']:.1f}", f"{g('speedup', float('nan')):.2f}", g("naive_tok", "-"), row["fast_tok"],
         f"{row['fast_tok'] / row['fast_t']:.0f}", f"{row['eff']:.2f}", f"{row['peak']:.2f}",
         order_label(row),
         f"{g('tau', float('nan')):.3f}", f"{row['short_x']:.2f}", *(f"{g(f'iou{r}', float('nan')):.3f}" for r in RHOS),
-        f"{nats(g('gap0.7', float('nan')))}", f"{row['short_tau']:.3f}")))
+        f"{nats(g('gap0.7', float('nan')))}", f"{row['short_tau']:.3f}", source)))
     sys.stdout.flush()
 
 
@@ -304,17 +341,19 @@ def print_summary(rows: list[dict], args, probe: dict | None = None) -> None:
 
 
 def report(args) -> None:
-    """Markdown table of the results file's rows under these settings (any code version), no model."""
+    """Markdown table of the results file's rows under these settings (any code version, any
+    machine: rows recorded before machines were, too), no model."""
     settings = settings_of(args)
     records = [r for r in ResultsFile(args.results, {}).records
-               if {k: v for k, v in r.get("settings", {}).items() if k != "code"} == settings]
+               if {k: v for k, v in r.get("settings", {}).items() if k not in ("code", "machine")} == settings]
     if not records:
         sys.exit(f"--report: {args.results} holds no rows for these settings ({settings})")
-    for code in dict.fromkeys(r["settings"]["code"] for r in records):
-        mine = [r for r in records if r["settings"]["code"] == code]
+    for code, machine in dict.fromkeys((r["settings"]["code"], r["settings"].get("machine")) for r in records):
+        mine = [r for r in records if (r["settings"]["code"], r["settings"].get("machine")) == (code, machine)]
         rows = [r["row"] for r in mine if "id" in r["row"]]
         probe = next((r["row"] for r in mine if r["key"].startswith("long-chain:")), None)
-        print(f"code {code}; {mine[0].get('card', '?')}; rows measured {min(r['date'] for r in mine)} to "
+        print(f"code {code}; {machine or 'machine not recorded'}; {mine[0].get('card', '?')}; "
+              f"rows measured {min(r['date'] for r in mine)} to "
               f"{max(r['date'] for r in mine)}; plain forward {', '.join(str(p) for p in sorted({round(r['plain']) for r in mine if 'plain' in r}))} tokens/s\n")
         print("| chain | R | naive s | fast s | fast × naive | same order | fast tok | eff | peak GiB | "
               f"{args.approx} s | {args.approx} × {'fast' if args.skip_naive else 'naive'} | IoU 0.9 / 0.8 / 0.7 | gap at 0.7 | tau |")
@@ -356,7 +395,7 @@ def main(argv=None):
     ap.add_argument("--long-chain", type=int, default=300, help="peak-memory probe on a chain this long (0: off)")
     ap.add_argument("--ids", default=None, help="comma-separated example ids: run only these (from the selection above)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--gsm8k", default=str(GSM8K), help="GSM8K test JSONL (default: ../shared/data/gsm8k)")
+    ap.add_argument("--gsm8k", default=str(GSM8K), help="GSM8K test JSONL (default: the GSM8K copy beside the repository)")
     ap.add_argument("--results", default=str(RESULTS),
                     help="JSONL of finished rows, reused by a rerun with the same settings ('': keep none)")
     ap.add_argument("--fresh", action="store_true", help="re-measure rows the results file holds for these settings")
@@ -371,12 +410,8 @@ def main(argv=None):
 
     pruner = load_pruner(args.pruner, device=args.device, dtype=args.dtype)
     dev = pruner.device
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    card = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU: {cpu}, {torch.get_num_threads()} threads"
+    machine = machine_name(dev)
+    card = machine if dev.type == "cuda" else f"{machine}, {torch.get_num_threads()} threads"
     examples = pick_examples(args, pruner)
     if args.ids:
         wanted = args.ids.split(",")
@@ -388,33 +423,38 @@ def main(argv=None):
     fp32 = None
     if args.dtype != "float32":
         fp32 = load_pruner(args.pruner, device=args.device, dtype="float32")
-    results = ResultsFile(args.results, settings_of(args, code_version()), fresh=args.fresh) if args.results else None
+    load_code_paths(pruner, args)
+    results = (ResultsFile(args.results, settings_of(args, code_version(), machine), fresh=args.fresh)
+               if args.results else None)
+    reuse = results is not None and not args.quick  # a quick benchmark always measures
     header = ("example", "R", "naive_s", "fast_s", "speedup", "naive_tok", "fast_tok", "fast_tok/s", "eff",
-              "peakGiB", "same_order", "tau", "short_x", "iou.9", "iou.8", "iou.7", "gap.7", "short_tau")
+              "peakGiB", "same_order", "tau", "short_x", "iou.9", "iou.8", "iou.7", "gap.7", "short_tau", "source")
     print(" | ".join(header))
-    rows, resumed = [], 0
+    rows, reused = [], []
     for i, (source, ex) in enumerate(examples):
         key = f"{source}:{ex.id}"
-        row = results.get(key) if results else None
-        if row is not None:
-            resumed += 1
-            print_row(row, resumed=True)
+        record = results.record(key) if reuse else None
+        if record is not None:
+            row = record["row"]
+            reused.append(record)
+            print_row(row, f"reused ({record.get('date', '?')})")
         else:
             row = measure(pruner, ex, source, i % 2 == 0, args, plain, fp32)
             if results:
                 results.add(key, row, plain=plain, card=card)
             print_row(row)
         rows.append(row)
-    if resumed:
-        ids = {row["id"] for row in rows}
-        runs = sorted({(r.get("date", "?"), round(r.get("plain", float("nan")))) for r in results.records
-                       if r.get("settings") == results.settings and r["key"] in ids})
-        print(f"# {resumed} row(s) resumed from {results.path} (--fresh re-measures); "
-              f"runs (date, plain tokens/s): {', '.join(f'{d} {p}' for d, p in runs)}")
+    runs = sorted({(r.get("date", "?"), round(r.get("plain", float("nan")))) for r in reused})
+    print(f"# {len(rows) - len(reused)} row(s) measured now, {len(reused)} reused"
+          + (f" from {results.path} (--fresh re-measures); their runs (date, plain tokens/s): "
+             f"{', '.join(f'{d} {p}' for d, p in runs)}" if reused else ""))
 
     probe = None
     if args.long_chain:
-        probe = results.get(f"long-chain:{args.long_chain}") if results else None
+        record = results.record(f"long-chain:{args.long_chain}") if reuse else None
+        probe = None if record is None else record["row"]
+        if record is not None:
+            print(f"# long-chain probe reused ({record.get('date', '?')})")
         if probe is None:
             probe = dict(zip(("n", "peak", "per_step"), long_chain_memory(pruner, [e for _, e in examples], args.long_chain)))
             if results:

@@ -10,6 +10,10 @@ Examples::
     pruneprobe datasets
 
 Every ``PruneprobeError`` is printed as one ``error: ...`` line on stderr with exit status 2.
+``pruneprobe run`` exits 0 only when every planned example is done (with ``--shard``: every example
+of that shard), and 1 when any failed, printing ``N of M examples failed; see <run>/errors.jsonl``.
+Examples that ``--max-reasoning-tokens`` passes over are not planned: they are listed in
+``errors.jsonl`` as skipped, with their reason, and do not count as failures.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ def _parser() -> argparse.ArgumentParser:
                                      "(arXiv 2601.03066): which reasoning tokens does the model need?")
     sub = parser.add_subparsers(dest="command", required=True, metavar="{run,demo,show,models,datasets,distill,sufficiency}")
 
-    run = sub.add_parser("run", help="prune a dataset into a resumable run directory")
+    run = sub.add_parser("run", help="prune a dataset into a resumable run directory",
+                         description="Prune a dataset into a resumable run directory. Exit status: 0 when "
+                         "every planned example is done, 1 when any failed (see errors.jsonl), 2 for bad input.")
     run.add_argument("--dataset", required=True, help="a registered dataset (see `pruneprobe datasets`)")
     run.add_argument("--n", type=int, default=None, help="number of examples (default: all)")
     run.add_argument("--split", default="test")
@@ -43,11 +49,17 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     run.add_argument("--out", required=True, help="run directory (created, or resumed when it exists)")
     run.add_argument("--max-reasoning-tokens", type=int, default=None,
-                     help="select the first --n examples whose reasoning has at most this many pruner tokens")
+                     help="select the first --n examples whose reasoning has at most this many pruner tokens "
+                     "(those passed over are recorded in errors.jsonl as skipped, not failed)")
     run.add_argument("--examples-from", default=None, metavar="RUN_DIR",
                      help="prune the examples of another run (its first --n), e.g. to compare pruners")
     run.add_argument("--shard", default=None, metavar="I/N",
                      help="prune only examples I mod N, so N processes can share one run directory")
+    run.add_argument("--keep-calculator", action="store_true",
+                     help="keep GSM8K <<48/2=24>> calculator annotations in the reasoning (default: removed)")
+    run.add_argument("--max-hours", type=float, default=3.0,
+                     help="greedy: refuse an example whose estimated cost exceeds this many hours (default 3; "
+                     "0: no limit); the estimate is shown at the start and in the progress bar")
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
 
     demo = sub.add_parser("demo", help="prune a few short gsm_symbolic chains with the embedded pruner")
@@ -78,7 +90,8 @@ def cmd_run(args) -> int:
                        data_path=args.data_path, objective=args.objective, method=args.method,
                        keep_ratio=args.keep_ratio, scorer=args.scorer, strategy=args.strategy, dtype=args.dtype,
                        classifier=args.classifier, device=args.device,
-                       max_reasoning_tokens=args.max_reasoning_tokens, examples_from=args.examples_from)
+                       max_reasoning_tokens=args.max_reasoning_tokens, examples_from=args.examples_from,
+                       keep_calculator=args.keep_calculator, max_hours=args.max_hours or None)
     shard = None
     if args.shard is not None:
         try:
@@ -86,12 +99,19 @@ def cmd_run(args) -> int:
         except ValueError:
             raise PruneprobeError(f"--shard {args.shard!r}: expected I/N, e.g. 0/4") from None
     run = run_pruning(config, args.out, progress=not args.no_progress, shard=shard)
-    done, errors = len(run.files), run.errors
-    print(f"{run.path}: {done}/{run.n_planned} examples done, {len(errors)} failed "
+    done, errors = set(run.example_ids), run.errors
+    print(f"{run.path}: {len(done)}/{run.n_planned} examples done, {len(errors)} failed "
           f"(method={run.config.method}, objective={run.config.objective}, pruner={run.config.model_id})")
     for e in errors:
         print(f"  failed {e['example_id']}: {e['error']}")
-    return 0
+    planned = [e["id"] for pos, e in enumerate(run.manifest.get("examples", []))
+               if shard is None or pos % shard[1] == shard[0]]
+    failed = {e["example_id"] for e in errors} & set(planned)
+    if failed:
+        print(f"{len(failed)} of {len(planned)} examples failed; see {run.path / 'errors.jsonl'}")
+    elif not done.issuperset(planned):
+        print(f"{len(set(planned) - done)} of {len(planned)} examples are not done; rerun the same command")
+    return 1 if failed or not done.issuperset(planned) else 0
 
 
 def cmd_demo(args) -> int:
@@ -127,18 +147,22 @@ def cmd_show(args) -> int:
         return 0
     cfg = run.config
     print(f"run {run.path}: method={cfg.method} objective={cfg.objective} pruner={cfg.model_id or cfg.pruner} "
-          f"dataset={cfg.dataset} ({run.manifest.get('status', '?')})")
+          f"dataset={cfg.dataset} ({run.status})")
     tokens, steps = run.tokens, run.steps
     n_tok = tokens.groupby("example_id", sort=False).size()
     n_del = steps.groupby("example_id", sort=False)["step"].max()
     print(f"{'example':<32} {'tokens':>7} {'deleted':>8}")
     for ex_id in run.example_ids:
         print(f"{ex_id:<32} {int(n_tok.get(ex_id, 0)):>7} {int(n_del.get(ex_id, 0)):>8}")
-    errors = run.errors
-    pending = run.n_planned - len(run.example_ids) - len(errors)
-    print(f"{len(run.example_ids)} done, {len(errors)} failed, {max(pending, 0)} not run yet")
+    errors, damaged, skipped = run.errors, run.damaged, run.skipped
+    pending = run.n_planned - len(run.example_ids) - len(errors) - len(damaged)
+    print(f"{len(run.example_ids)} done, {len(errors)} failed, {max(pending, 0)} not run yet"
+          + (f", {len(damaged)} damaged (rerun the run to recompute them)" if damaged else "")
+          + (f"; {len(skipped)} passed over by the selection (errors.jsonl)" if skipped else ""))
     for e in errors:
         print(f"  failed {e['example_id']}: {e['error']}")
+    for name in damaged:
+        print(f"  damaged examples/{name}")
     return 0
 
 
@@ -200,7 +224,8 @@ COMMANDS["sufficiency"] = cmd_sufficiency
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the exit status (0 ok, 2 bad input, 130 interrupted).
+    """Entry point; returns the exit status (0 ok, 1 some examples of a run failed, 2 bad input,
+    130 interrupted).
 
     >>> main(["datasets"])  # doctest: +SKIP
     """

@@ -15,6 +15,9 @@ Gotchas:
   step t+1; NaN where token i was already gone. Only greedy pruning with the exact strategy fills
   every entry; shortlist strategies leave the tokens they did not re-score as NaN, and one-shot
   baselines leave it ``None`` and store their fixed per-token score in ``token_scores``.
+- Files hold no NaN: ``save`` writes missing scores as ``null``. ``load`` validates the schema and
+  accepts a ``NaN`` literal only where a score may be missing (``traces``, ``candidate_scores``,
+  ``token_scores``); anything malformed raises a ``PruneprobeError`` naming the file and the field.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import math
 import os
 import tempfile
 from dataclasses import dataclass, field, fields
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -192,16 +196,27 @@ class PruneResult:
 
     @classmethod
     def from_dict(cls, d: dict) -> "PruneResult":
+        """Rebuild from ``to_dict`` output; a ``PruneprobeError`` names the first malformed field."""
+        if not isinstance(d, dict):
+            raise _SchemaError(f"expected a JSON object, got {type(d).__name__}")
         d = dict(d)
-        if d.pop("schema_version", SCHEMA_VERSION) > SCHEMA_VERSION:
+        version = d.pop("schema_version", SCHEMA_VERSION)
+        if type(version) is not int:
+            raise _SchemaError(f"field 'schema_version' must be an integer, got {version!r}")
+        if version > SCHEMA_VERSION:
             raise PruneprobeError("result written by a newer pruneprobe; upgrade to read it")
+        _validate(d)
         if d.get("candidate_scores") is not None:
-            d["candidate_scores"] = np.array(
-                [[np.nan if x is None else x for x in row] for row in d["candidate_scores"]], dtype=np.float64
-            ).reshape(len(d["candidate_scores"]), len(d["token_ids"]))
-        d["traces"] = {k: [np.nan if x is None else x for x in v] for k, v in d["traces"].items()}
+            # null and NaN become NaN (numpy maps None to NaN; _NonFinite has __float__)
+            d["candidate_scores"] = np.array(d["candidate_scores"], dtype=np.float64).reshape(
+                len(d["candidate_scores"]), len(d["token_ids"]))
+            _check_finite("candidate_scores", d["candidate_scores"])
+        d["traces"] = {k: [np.nan if x is None or x is _NAN else x for x in v] for k, v in d["traces"].items()}
+        for key, values in d["traces"].items():
+            _check_finite(f"traces.{key}", np.asarray(values, dtype=np.float64))
         if d.get("token_scores") is not None:
-            d["token_scores"] = [np.nan if x is None else x for x in d["token_scores"]]
+            d["token_scores"] = [np.nan if x is None or x is _NAN else x for x in d["token_scores"]]
+            _check_finite("token_scores", np.asarray(d["token_scores"], dtype=np.float64))
         return cls(**d)
 
     def save(self, path) -> Path:
@@ -210,10 +225,127 @@ class PruneResult:
 
     @classmethod
     def load(cls, path) -> "PruneResult":
+        """Read a saved result; any damage (truncation, wrong shapes, stray NaN) raises a
+        ``PruneprobeError`` naming the file and the field."""
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise PruneprobeError(f"{path}: not a readable PruneResult ({exc})") from exc
+            d = json.loads(Path(path).read_text(), parse_constant=_parse_constant)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise PruneprobeError(f"{path}: not a readable PruneResult (not valid JSON: {exc}); "
+                                  "the file is damaged: delete it, or rerun its run to recompute it") from None
+        try:
+            return cls.from_dict(d)
+        except _SchemaError as exc:
+            raise PruneprobeError(f"{path}: not a readable PruneResult ({exc}); the file is damaged: "
+                                  "delete it, or rerun its run to recompute it") from None
+        except PruneprobeError as exc:
+            raise PruneprobeError(f"{path}: {exc}") from None
+
+
+class _SchemaError(PruneprobeError):
+    """A malformed result: a missing or mistyped field, wrong lengths, a stray non-finite literal."""
+
+
+class _NonFinite:
+    """A ``NaN``/``Infinity``/``-Infinity`` literal as parsed from JSON, until a field accepts it."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def __float__(self) -> float:
+        return float(self.name.lower())
+
+
+_NAN = _NonFinite("NaN")
+_INF = {"Infinity": _NonFinite("Infinity"), "-Infinity": _NonFinite("-Infinity")}
+_REQUIRED = {"example_id": str, "method": str, "objective": str, "token_ids": list, "tokens": list,
+             "deletion_order": list, "traces": dict}
+_OPTIONAL = {"candidate_scores": list, "token_scores": list, "example": dict, "metadata": dict}
+_NUMBER = {int, float, type(None), _NonFinite}  # score entries: null or NaN mean "no score"
+
+
+def _parse_constant(name: str) -> _NonFinite:
+    return _NAN if name == "NaN" else _INF[name]
+
+
+def _validate(d: dict) -> None:
+    """Check a result dict's schema: keys, types, lengths, indices; non-finite literals only as NaN
+    in the score fields (``traces``, ``candidate_scores``, ``token_scores``)."""
+    unknown = sorted(set(d) - set(_REQUIRED) - set(_OPTIONAL))
+    if unknown:
+        raise _SchemaError(f"unknown field {unknown[0]!r}")
+    for key, kind in _REQUIRED.items():
+        if key not in d:
+            raise _SchemaError(f"field {key!r} is missing")
+    for key, kind in {**_REQUIRED, **_OPTIONAL}.items():
+        if key in d and not isinstance(d[key], kind) and not (key in _OPTIONAL and d[key] is None):
+            raise _SchemaError(f"field {key!r} must be a {kind.__name__}, got {type(d[key]).__name__}")
+    r, steps = len(d["token_ids"]), len(d["deletion_order"])
+    if not set(map(type, d["token_ids"])) <= {int}:
+        raise _SchemaError("field 'token_ids' must hold integers only")
+    if not set(map(type, d["tokens"])) <= {str}:
+        raise _SchemaError("field 'tokens' must hold strings only")
+    if len(d["tokens"]) != r:
+        raise _SchemaError(f"field 'tokens' has {len(d['tokens'])} entries, 'token_ids' {r}")
+    order = d["deletion_order"]
+    if not set(map(type, order)) <= {int} or any(not 0 <= i < r for i in order):
+        raise _SchemaError(f"field 'deletion_order' must hold token indices in [0, {r})")
+    if len(set(order)) != steps:
+        raise _SchemaError("field 'deletion_order' holds a duplicate index")
+    for key, values in d["traces"].items():
+        _check_numbers(f"traces.{key}", values, steps + 1, "n_steps + 1")
+    if d.get("token_scores") is not None:
+        _check_numbers("token_scores", d["token_scores"], r, "n_tokens")
+    rows = d.get("candidate_scores")
+    if rows is not None:
+        if len(rows) != steps:
+            raise _SchemaError(f"field 'candidate_scores' has {len(rows)} rows, expected {steps} (n_steps)")
+        bad = next((t for t, row in enumerate(rows) if type(row) is not list or len(row) != r), None)
+        if bad is not None:
+            _check_numbers(f"candidate_scores[{bad}]", rows[bad], r, "n_tokens")
+        types = set(map(type, chain.from_iterable(rows)))
+        if not types <= _NUMBER or _NonFinite in types:
+            for t, row in enumerate(rows):
+                _check_numbers(f"candidate_scores[{t}]", row, r, "n_tokens")
+    for key in ("example", "metadata"):
+        bad = _find_non_finite(d.get(key))
+        if bad is not None:
+            raise _SchemaError(f"field {key!r} holds a {bad} literal, which its schema does not allow")
+
+
+def _check_numbers(name: str, values, length: int, what: str) -> None:
+    """A list of ``length`` numbers, nulls or NaN literals (infinities are caught after conversion)."""
+    if not isinstance(values, list):
+        raise _SchemaError(f"field {name!r} must be a list, got {type(values).__name__}")
+    if len(values) != length:
+        raise _SchemaError(f"field {name!r} has {len(values)} entries, expected {length} ({what})")
+    types = set(map(type, values))
+    if not types <= _NUMBER:
+        raise _SchemaError(f"field {name!r} must hold numbers (or null), found "
+                              f"{', '.join(sorted(t.__name__ for t in types - _NUMBER))}")
+    if _NonFinite in types:
+        bad = next((x for x in values if isinstance(x, _NonFinite) and x is not _NAN), None)
+        if bad is not None:
+            raise _SchemaError(f"field {name!r} holds {bad!r}; only finite numbers, null or NaN are allowed")
+
+
+def _check_finite(name: str, values: np.ndarray) -> None:
+    if np.isinf(values).any():
+        raise _SchemaError(f"field {name!r} holds an infinite value; only finite numbers, null or NaN are allowed")
+
+
+def _find_non_finite(value):
+    """The first non-finite literal inside a parsed JSON value, or None."""
+    if isinstance(value, _NonFinite):
+        return value
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    for child in children:
+        found = _find_non_finite(child)
+        if found is not None:
+            return found
+    return None
 
 
 def _nan_to_none(x):

@@ -15,6 +15,7 @@ Layout of a run directory::
                              pruneprobe version), planned example ids and progress
     examples/<safe id>.json  one PruneResult per finished example
     errors.jsonl             examples that failed with a PruneprobeError, one JSON object a line
+                             (and, marked "skipped", those the selection passed over)
     tokens.parquet, steps.parquet, candidates.parquet   tables of all finished examples
     .lock                    held (flock) by the process running in the directory
 
@@ -23,8 +24,15 @@ Gotchas:
   is rewritten whole at each change, never appended), so a kill at any moment leaves only
   complete files plus perhaps hidden ``.*.tmp`` files, which are ignored and removed at the next
   start.
-- Finished examples are skipped on resume; failed ones are retried. A directory made with another
-  configuration is refused, naming the differing fields (``device`` is not compared).
+- Finished examples are skipped on resume; failed ones are retried, and a damaged example file is
+  renamed ``<name>.json.corrupt`` and recomputed. A directory made with another configuration is
+  refused, naming the differing fields (``device`` is not compared; ``dtype`` is compared as the
+  dtype it resolves to, so ``--dtype float32`` resumes a CPU run made with the default).
+- ``manifest.json``'s ``status`` is ``running`` while the run works, then ``done`` or
+  ``incomplete``; ``Run.status`` derives ``running`` from the lock, so a killed run reads as
+  ``incomplete``. Under ``max_reasoning_tokens``, the examples the selection passes over (too long,
+  or not encodable: empty reasoning, no answer) are recorded in ``errors.jsonl`` with
+  ``"skipped": true`` and their reason; they are not planned, so they are not failures.
 - Each table records, in its parquet metadata, a fingerprint of the example files it was built
   from (names, sizes, contents; not mtimes); ``load_run`` rebuilds stale or missing tables, so a
   killed run is still loadable. Loading and tables live in ``runtables.py``.
@@ -37,19 +45,22 @@ import json
 import re
 import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from .errors import PruneprobeError
 from .result import PruneResult, atomic_write_text
-from .runlocks import _check_shard, _run_lock, _update_errors  # noqa: F401  (locks, shards, errors file)
+from .runlocks import (_check_shard, _incomplete_on_error, _run_lock, _set_aside_damaged,  # noqa: F401
+                       _update_error_records, _update_errors, run_is_locked)  # locks, errors file, damaged files
+from .runselect import examples_of_run, select_short_examples  # noqa: F401  (which examples a run plans)
 # the reading side (re-exported: ``from pruneprobe.runs import load_run`` keeps working)
-from .runtables import (CACHED_RUNS, TABLES, Run, _read_manifest, build_tables, load_cached_results,  # noqa: F401
-                        load_run, read_errors)
+from .runtables import (CACHED_RUNS, TABLES, Run, _read_manifest, build_tables, is_skipped,  # noqa: F401
+                        load_cached_results, load_run, read_errors)
 
 METHODS = ("greedy", "surprisal", "h2o", "uniform", "random", "tokenskip")
 RECORDED = ("model_id", "weights_hash", "tokenizer", "template", "model_dtype", "pruneprobe_version")
-NOT_COMPARED = ("device",)
+NOT_COMPARED = ("device", "max_hours")
 _SAFE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
@@ -77,6 +88,8 @@ class RunConfig:
     device: str | None = None  # not compared on resume
     max_reasoning_tokens: int | None = None  # keep the first n examples whose reasoning fits
     examples_from: str | None = None  # another run directory: prune its examples (first n), same ids
+    keep_calculator: bool = False  # keep GSM8K <<48/2=24>> calculator annotations (default: removed)
+    max_hours: float | None = 3.0  # greedy: refuse an example estimated longer (None: no limit); not compared
     # recorded at start
     model_id: str = ""
     weights_hash: str = ""
@@ -135,6 +148,9 @@ def validate_config(config: RunConfig) -> None:
     resolve_objective(config.objective)
     if config.scorer not in ("fast", "naive"):
         raise PruneprobeError(f"unknown scorer {config.scorer!r}; use 'fast' or 'naive'")
+    from .cost import check_max_hours
+
+    check_max_hours(config.max_hours)
     if config.strategy not in STRATEGIES:
         raise PruneprobeError(f"unknown strategy {config.strategy!r}; use one of {', '.join(STRATEGIES)}")
     if config.dtype is not None:
@@ -203,11 +219,11 @@ def run_pruning(config: RunConfig, out_dir, progress: bool = True, *, pruner=Non
         _refuse_mismatch(out, _read_manifest(out)["config"], config, settings)
     selecting = config.max_reasoning_tokens is not None or config.examples_from is not None
     examples = load_examples(config.dataset, n=None if selecting else config.n, split=config.split,
-                             path=config.data_path, seed=config.seed)
+                             path=config.data_path, seed=config.seed, keep_calculator=config.keep_calculator)
     if config.examples_from is not None:
         examples = examples_of_run(config.examples_from, examples, config.n)
     out.mkdir(parents=True, exist_ok=True)
-    with _run_lock(out, shard):
+    with _run_lock(out, shard), _incomplete_on_error(out) as written:
         old = _read_manifest(out) if (out / "manifest.json").exists() else None
         if old is not None:  # again, under the lock
             _refuse_mismatch(out, old["config"], config, settings)
@@ -222,7 +238,10 @@ def run_pruning(config: RunConfig, out_dir, progress: bool = True, *, pruner=Non
             classifier = load_token_classifier(config.classifier)
         _record_model(config, pruner)
         if config.max_reasoning_tokens is not None:
-            examples = select_short_examples(pruner, examples, config.max_reasoning_tokens, config.n)
+            rejected: list = []
+            examples = select_short_examples(pruner, examples, config.max_reasoning_tokens, config.n, rejected=rejected)
+            _update_error_records(out, {ex.id: {"example_id": ex.id, "skipped": True, "error": reason,
+                                                "type": "skipped", "time": _now()} for ex, reason in rejected})
         files = _example_files(examples)
         if old is not None:
             _refuse_mismatch(out, old["config"], config, list(RECORDED))
@@ -230,21 +249,30 @@ def run_pruning(config: RunConfig, out_dir, progress: bool = True, *, pruner=Non
             "config": config.to_dict(), "format": "pruneprobe-run/1",
             "created": (old or {}).get("created", _now()), "updated": _now(), "status": "running",
             "provenance": {"model_source": pruner.source, "python": sys.version.split()[0],
-                           "tokenizer_path": getattr(pruner.tokenizer, "name_or_path", "")},
+                           "tokenizer_path": getattr(pruner.tokenizer, "name_or_path", ""),
+                           "device": str(getattr(pruner, "device", ""))},
             "examples": [{"id": ex.id, "file": f"examples/{name}.json"} for ex, name in zip(examples, files)],
         }
         atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
+        written["manifest"] = manifest  # stored as "incomplete" if what follows fails
         (out / "examples").mkdir(exist_ok=True)
         if shard is None:  # a shard leaves them: a sibling shard may be writing one right now
             _remove_temp_files(out)
         mine = [(ex, name) for pos, (ex, name) in enumerate(zip(examples, files))
                 if shard is None or pos % shard[1] == shard[0]]
+        moved = _set_aside_damaged(out / "examples", [name for _, name in mine])
+        if moved:
+            warnings.warn(f"run {out}: {len(moved)} damaged example file(s) set aside and recomputed: "
+                          + "; ".join(f"{name} ({reason})" for name, reason in moved), stacklevel=2)
         todo = [(ex, name) for ex, name in mine if not (out / "examples" / f"{name}.json").exists()]
         bar = tqdm(total=len(mine), initial=len(mine) - len(todo), desc="examples", unit="ex",
                    disable=not progress)
+        costs = _greedy_costs(config, pruner, [ex for ex, _ in todo]) if progress else None
+        if costs is not None:
+            bar.write(costs.summary())
         n_failed = 0
         for ex, name in todo:
-            bar.set_postfix_str(f"{ex.id} ({n_failed} errors)")
+            bar.set_postfix_str(f"{ex.id}{' ' + costs.postfix(ex.id) if costs else ''} ({n_failed} errors)")
             try:
                 result = _prune_one(config, pruner, ex, classifier, progress)
             except PruneprobeError as exc:
@@ -260,46 +288,19 @@ def run_pruning(config: RunConfig, out_dir, progress: bool = True, *, pruner=Non
         bar.close()
         build_tables(out)
         n_done = sum((out / "examples" / f"{name}.json").exists() for name in files)
-        manifest.update(updated=_now(), status="complete" if n_done == len(files) else "incomplete",
-                        n_done=n_done, n_errors=len(read_errors(out)))
+        manifest.update(updated=_now(), status="done" if n_done == len(files) else "incomplete",
+                        n_done=n_done, n_errors=sum(not is_skipped(e) for e in read_errors(out)))
         atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
     return load_run(out)
 
 
-def select_short_examples(pruner, examples, max_tokens: int, n: int | None = None) -> list:
-    """The first ``n`` examples, in dataset order, whose reasoning has at most ``max_tokens``
-    tokens of the pruner (examples that cannot be encoded are skipped)."""
-    from .encoding import encode_example
+def _greedy_costs(config: RunConfig, pruner, examples):
+    """Cost estimates of a greedy run's remaining examples (``cost.RunCosts``), else ``None``."""
+    if config.method != "greedy" or not examples:
+        return None
+    from .cost import RunCosts
 
-    chosen = []
-    for ex in examples:
-        try:
-            fits = encode_example(pruner, ex).n_reasoning <= max_tokens
-        except PruneprobeError:
-            continue
-        if fits:
-            chosen.append(ex)
-            if n is not None and len(chosen) == n:
-                break
-    if not chosen:
-        raise PruneprobeError(f"no example has reasoning of at most {max_tokens} pruner tokens")
-    return chosen
-
-
-def examples_of_run(run_dir, examples, n: int | None = None) -> list:
-    """The examples a run directory planned (its manifest's ids, in its order), first ``n``.
-
-    Another pruner's tokenizer would select other examples by length; this keeps them the same."""
-    manifest = Path(run_dir) / "manifest.json"
-    if not manifest.exists():
-        raise PruneprobeError(f"--examples-from {run_dir}: no run there (no manifest.json)")
-    ids = [e["id"] for e in _read_manifest(Path(run_dir))["examples"]][:n]
-    by_id = {ex.id: ex for ex in examples}
-    missing = [i for i in ids if i not in by_id]
-    if missing:
-        raise PruneprobeError(f"--examples-from {run_dir}: {len(missing)} of its examples are not in this "
-                              f"dataset/seed/split (first: {missing[0]!r})")
-    return [by_id[i] for i in ids]
+    return RunCosts.plan(pruner, examples, config.keep_ratio, config.strategy, config.scorer, config.max_hours)
 
 
 def _prune_one(config: RunConfig, pruner, example, classifier, progress: bool) -> PruneResult:
@@ -307,7 +308,7 @@ def _prune_one(config: RunConfig, pruner, example, classifier, progress: bool) -
         from .greedy import greedy_prune
 
         return greedy_prune(pruner, example, config.objective, config.keep_ratio, scorer=config.scorer,
-                            strategy=config.strategy, progress=progress)
+                            strategy=config.strategy, progress=progress, max_hours=config.max_hours)
     if config.method == "tokenskip":
         from .tokenskip import tokenskip_prune
 
@@ -334,11 +335,27 @@ def _record_model(config: RunConfig, pruner) -> None:
 
 def _refuse_mismatch(out: Path, old: dict, new: RunConfig, names: list[str]) -> None:
     defaults = RunConfig(dataset="", pruner="").to_dict()
-    diffs = [f"{k}: {old.get(k, defaults[k])!r} in the run, {getattr(new, k)!r} now"
-             for k in names if k not in NOT_COMPARED and old.get(k, defaults[k]) != getattr(new, k)]
+    old = {**defaults, **old}
+    if "dtype" in names:  # the dtype each resolves to: the default is float32 on a CPU, bfloat16 on CUDA
+        old["dtype"] = _dtype_name(old["dtype"], old["device"], old["model_dtype"])
+        new = RunConfig.from_dict({**new.to_dict(), "dtype": _dtype_name(new.dtype, new.device)})
+    diffs = [f"{k}: {old[k]!r} in the run, {getattr(new, k)!r} now"
+             for k in names if k not in NOT_COMPARED and old[k] != getattr(new, k)]
     if diffs:
         raise PruneprobeError(f"run directory {out} was made with another configuration ({'; '.join(diffs)}); "
                               "use a new output directory, or the run's own settings to resume it")
+
+
+def _dtype_name(dtype: str | None, device: str | None, recorded: str = "") -> str:
+    """The dtype a run's settings load the pruner in (``float32``, ``bfloat16``, ...): an alias is
+    canonicalised, the default resolved for the device (what the run recorded, when it did)."""
+    import torch
+
+    from .models import _resolve_dtype, default_device
+
+    if dtype is None and recorded:
+        return recorded
+    return str(_resolve_dtype(dtype, torch.device(device) if device else default_device())).replace("torch.", "")
 
 
 def _check_out_dir(out: Path) -> None:

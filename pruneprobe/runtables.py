@@ -7,6 +7,10 @@ from ``pruneprobe.runs`` (re-exported there) or from here.
 Tables are fresh when the fingerprint in their parquet metadata matches the example files: a
 hash of their names, sizes and contents (not mtimes), so a fresh clone or a copy keeps committed
 tables fresh, and any edit, removal or addition of an example file makes them stale.
+
+A damaged example file (truncated, wrong shape: anything ``PruneResult.load`` refuses) never makes
+a run unreadable: ``results()``, the tables and ``example_ids`` skip it with one warning listing
+it; resuming the run sets it aside as ``<name>.corrupt`` and recomputes that example.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -33,11 +38,34 @@ _META_KEY = b"pruneprobe"
 
 # -- errors file -----------------------------------------------------------------------------------
 def read_errors(run_dir) -> list[dict]:
-    """The failures recorded in ``errors.jsonl`` (empty when none)."""
+    """Every record of ``errors.jsonl``: failures, and examples the selection skipped (``skipped``)."""
     path = Path(run_dir) / "errors.jsonl"
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def is_skipped(record: dict) -> bool:
+    """An errors-file record of an example left out of the plan (too long, or not encodable under
+    ``--max-reasoning-tokens``), not a failure."""
+    return bool(record.get("skipped"))
+
+
+def _load_results(files: list[Path]) -> tuple[list[PruneResult], list[tuple[Path, str]]]:
+    """The readable results, and (file, reason) for each damaged one."""
+    results, damaged = [], []
+    for p in files:
+        try:
+            results.append(PruneResult.load(p))
+        except PruneprobeError as exc:
+            damaged.append((p, str(exc)))
+    return results, damaged
+
+
+def _warn_damaged(run_dir: Path, names: list[str]) -> None:
+    if names:
+        warnings.warn(f"run {run_dir}: skipped {len(names)} damaged example file(s): {', '.join(names)}; "
+                      "rerun the run to set them aside (as .corrupt) and recompute them", stacklevel=3)
 
 
 # -- tables ----------------------------------------------------------------------------------------
@@ -65,25 +93,35 @@ def _empty_tables() -> dict[str, pd.DataFrame]:
 
 
 def build_tables(run_dir, write: bool = True) -> dict[str, pd.DataFrame]:
-    """Tables ``tokens``/``steps``/``candidates`` of every finished example; written atomically
-    as ``<name>.parquet`` when ``write`` (best effort: a read-only directory is fine)."""
+    """Tables ``tokens``/``steps``/``candidates`` of every finished, readable example (damaged
+    files are skipped with a warning); written atomically as ``<name>.parquet`` when ``write``
+    (best effort: a read-only directory is fine)."""
     run_dir = Path(run_dir)
+    tables, damaged = _build_tables(run_dir, write)
+    _warn_damaged(run_dir, damaged)
+    return tables
+
+
+def _build_tables(run_dir: Path, write: bool) -> tuple[dict[str, pd.DataFrame], list[str]]:
+    """The tables and the names of the damaged example files left out of them."""
     files = _result_files(run_dir, _read_manifest(run_dir))
     fp = _fingerprint(files)
+    results, bad = _load_results(files)
+    damaged = [p.name for p, _ in bad]
     parts: dict[str, list[pd.DataFrame]] = {kind: [] for kind in TABLES}
-    for p in files:
-        result = PruneResult.load(p)
+    for result in results:
         for kind in TABLES:
             parts[kind].append(result.to_dataframe(kind))
     empty = _empty_tables()
     tables = {kind: pd.concat(parts[kind], ignore_index=True) if parts[kind] else empty[kind] for kind in TABLES}
     if write:
+        meta = {"fingerprint": fp, "n_examples": len(results), "damaged": damaged}
         try:
             for kind, df in tables.items():
-                _write_parquet(run_dir / f"{kind}.parquet", df, {"fingerprint": fp, "n_examples": len(files)})
+                _write_parquet(run_dir / f"{kind}.parquet", df, meta)
         except OSError:
             pass
-    return tables
+    return tables, damaged
 
 
 def _write_parquet(path: Path, df: pd.DataFrame, meta: dict) -> None:
@@ -107,17 +145,18 @@ def _write_parquet(path: Path, df: pd.DataFrame, meta: dict) -> None:
         raise
 
 
-def _read_fresh_parquet(path: Path, fp: str) -> pd.DataFrame | None:
-    """The table at ``path`` if it was built from the current example files, else None."""
+def _read_fresh_parquet(path: Path, fp: str) -> tuple[pd.DataFrame | None, dict]:
+    """The table at ``path`` and its metadata if it was built from the current example files,
+    else ``(None, {})``."""
     import pyarrow.parquet as pq
 
     try:
         meta = json.loads((pq.read_schema(path).metadata or {}).get(_META_KEY, b"{}"))
         if meta.get("fingerprint") != fp:
-            return None
-        return pq.read_table(path).to_pandas()
+            return None, {}
+        return pq.read_table(path).to_pandas(), meta
     except (OSError, ValueError):
-        return None
+        return None, {}
 
 
 # -- loading ---------------------------------------------------------------------------------------
@@ -147,7 +186,20 @@ class Run:
 
     def __repr__(self) -> str:
         return (f"Run({str(self.path)!r}, method={self.config.method!r}, objective={self.config.objective!r}, "
-                f"{len(self.example_ids)}/{self.n_planned} examples done, {len(self.errors)} errors)")
+                f"{len(self.example_ids)}/{self.n_planned} examples done, {len(self.errors)} errors, {self.status})")
+
+    @property
+    def status(self) -> str:
+        """``running`` while a process holds the run's lock (whatever the manifest says), ``done``
+        when every planned example has a readable result, else ``incomplete`` (killed, failed
+        examples, a failed resume, damaged files)."""
+        from .runlocks import run_is_locked
+
+        if run_is_locked(self.path):
+            return "running"
+        planned = {Path(e["file"]).name for e in self.manifest.get("examples", [])}
+        readable = {p.name for p in self.files} - set(self.damaged)
+        return "done" if planned <= readable else "incomplete"
 
     @property
     def config(self) -> RunConfig:
@@ -161,7 +213,19 @@ class Run:
 
     @property
     def errors(self) -> list[dict]:
-        return read_errors(self.path)
+        """The examples that failed (each with its ``error``)."""
+        return [e for e in read_errors(self.path) if not is_skipped(e)]
+
+    @property
+    def skipped(self) -> list[dict]:
+        """Examples the selection left out of the plan, each with its ``error`` (the reason)."""
+        return [e for e in read_errors(self.path) if is_skipped(e)]
+
+    @property
+    def damaged(self) -> list[str]:
+        """Names of example files that exist but cannot be read (skipped by tables and results)."""
+        self.tables  # noqa: B018  (fills it)
+        return self.__dict__["_damaged"]
 
     @property
     def files(self) -> list[Path]:
@@ -169,14 +233,23 @@ class Run:
 
     @property
     def example_ids(self) -> list[str]:
-        """Ids of the finished examples, in dataset order."""
+        """Ids of the finished examples with a readable result, in dataset order."""
         by_file = {Path(e["file"]).name: e["id"] for e in self.manifest.get("examples", [])}
-        return [by_file.get(p.name) or PruneResult.load(p).example_id for p in self.files]
+        damaged = set(self.damaged)
+        return [by_file.get(p.name) or PruneResult.load(p).example_id for p in self.files if p.name not in damaged]
 
     def results(self) -> Iterator[PruneResult]:
-        """Every finished example's ``PruneResult``, loaded one at a time."""
+        """Every finished example's ``PruneResult``, loaded one at a time; damaged files are
+        skipped, with one warning listing them once the iteration ends."""
+        damaged = []
         for p in self.files:
-            yield PruneResult.load(p)
+            try:
+                result = PruneResult.load(p)
+            except PruneprobeError:
+                damaged.append(p.name)
+                continue
+            yield result
+        _warn_damaged(self.path, damaged)
 
     def result(self, example_id: str) -> PruneResult:
         """One example's result; a clear error when it failed or is not done yet."""
@@ -196,12 +269,17 @@ class Run:
 
     @cached_property
     def tables(self) -> dict[str, pd.DataFrame]:
-        """All three tables, from the parquet files when up to date, else rebuilt from the JSONs."""
+        """All three tables, from the parquet files when up to date, else rebuilt from the JSONs;
+        damaged example files are left out, with a warning."""
         fp = _fingerprint(self.files)
         fresh = {kind: _read_fresh_parquet(self.path / f"{kind}.parquet", fp) for kind in TABLES}
-        if all(df is not None for df in fresh.values()):
-            return fresh
-        return build_tables(self.path, write=os.access(self.path, os.W_OK))
+        if all(df is not None for df, _ in fresh.values()):
+            tables, damaged = {kind: df for kind, (df, _) in fresh.items()}, fresh["tokens"][1].get("damaged", [])
+        else:
+            tables, damaged = _build_tables(self.path, write=os.access(self.path, os.W_OK))
+        self.__dict__["_damaged"] = damaged
+        _warn_damaged(self.path, damaged)
+        return tables
 
     tokens = property(lambda self: self.tables["tokens"], doc="One row per reasoning token of every example.")
     steps = property(lambda self: self.tables["steps"], doc="One row per step (0 = before any deletion).")
@@ -235,4 +313,5 @@ def load_cached_results(runs_dir, labels=None) -> dict[str, list[PruneResult]]:
             for label, name in chosen.items() if (runs_dir / name).is_dir()}
 
 
-__all__ = ["Run", "load_run", "load_cached_results", "CACHED_RUNS", "build_tables", "read_errors", "TABLES"]
+__all__ = ["Run", "load_run", "load_cached_results", "CACHED_RUNS", "build_tables", "read_errors", "is_skipped",
+           "TABLES"]

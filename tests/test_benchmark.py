@@ -1,4 +1,5 @@
-"""The speed benchmark's results file: rows survive a kill and are reused only under the same settings."""
+"""The speed benchmark's results file: rows survive a kill and are reused only under the same settings,
+on the same machine, and never by a quick benchmark."""
 
 import argparse
 import importlib.util
@@ -73,7 +74,10 @@ def test_a_killed_run_resumes_with_the_rows_it_finished(bench, tmp_path, monkeyp
     bench.main(argv)
     out = capsys.readouterr().out
     assert calls[2:] == [calls[1]]  # only the unfinished example is measured again
-    assert f"gsm_symbolic:{calls[0]} (resumed)" in out and "1 row(s) resumed" in out
+    lines = out.splitlines()
+    assert next(l for l in lines if l.startswith(f"gsm_symbolic:{calls[0]} |")).endswith(f"| reused ({first['date']})")
+    assert next(l for l in lines if l.startswith(f"gsm_symbolic:{calls[1]} |")).endswith("| measured now")
+    assert "# 1 row(s) measured now, 1 reused" in out
     assert out.strip().splitlines()[-1].startswith("speedup=") and "agreement=1.00" in out
     assert len(results.read_text().splitlines()) == 2
 
@@ -99,3 +103,75 @@ def test_report_tables_the_rows_without_a_model(bench, tmp_path, capsys):
     assert "| 7 |" not in out and out.strip().splitlines()[-1] == "speedup=5.00 agreement=1.00 efficiency=0.80"
     with pytest.raises(SystemExit, match="holds no rows for these settings"):
         bench.report(argparse.Namespace(**{**vars(args), "max_steps": 3}))
+
+
+def _tiny_args(tmp_path, results, *extra):
+    model = tmp_path / "tiny"
+    if not model.exists():
+        make_model_dir(model)
+    return ["--pruner", str(model), "--n-symbolic", "1", "--n-gsm8k", "0", "--min-tokens", "0", "--max-tokens", "60",
+            "--max-steps", "2", "--long-chain", "0", "--results", str(results), *extra]
+
+
+def _count_measures(bench, monkeypatch) -> list:
+    """Count the rows measured; the chains are two short fixed ones (no dataset to load and encode)."""
+    from pruneprobe import Example
+
+    chains = [("gsm_symbolic", Example(f"What is {i}+{i}?", f"{i} plus {i} is {2 * i}.", str(2 * i), id=f"s{i}"))
+              for i in (2, 3)]
+    monkeypatch.setattr(bench, "pick_examples", lambda args, pruner: chains[:args.n_symbolic])
+    calls, measure = [], bench.measure
+    monkeypatch.setattr(bench, "measure", lambda *a, **kw: calls.append(a[1].id) or measure(*a, **kw))
+    return calls
+
+
+def test_quick_always_measures_and_says_so(bench, tmp_path, monkeypatch, capsys, one_thread):
+    results = tmp_path / "bench.jsonl"
+    argv = _tiny_args(tmp_path, results, "--quick")
+    calls = _count_measures(bench, monkeypatch)
+    for attempt in (1, 2):  # the second run finds rows under its own fingerprint, and measures anyway
+        capsys.readouterr()
+        bench.main(argv)
+        out = capsys.readouterr().out
+        assert len(calls) == 2 * attempt
+        rows = [l for l in out.splitlines() if l.startswith("gsm_symbolic:")]
+        assert len(rows) == 2 and all(l.endswith("| measured now") for l in rows)
+        assert "# 2 row(s) measured now, 0 reused" in out and "reused (" not in out
+    assert len(results.read_text().splitlines()) == 2  # recorded (replaced), for --report
+
+
+def test_full_runs_reuse_rows_only_from_the_same_machine(bench, tmp_path, monkeypatch, capsys, one_thread):
+    results = tmp_path / "bench.jsonl"
+    argv = _tiny_args(tmp_path, results)
+    calls = _count_measures(bench, monkeypatch)
+    monkeypatch.setattr(bench, "machine_name", lambda device: "CPU: Machine A")
+    bench.main(argv)
+    (record,) = [json.loads(l) for l in results.read_text().splitlines()]
+    assert record["settings"]["machine"] == "CPU: Machine A" and len(calls) == 1
+    bench.main(argv)
+    assert len(calls) == 1  # same machine: reused
+    monkeypatch.setattr(bench, "machine_name", lambda device: "GPU: Machine B")
+    capsys.readouterr()
+    bench.main(argv)
+    assert len(calls) == 2 and "# 1 row(s) measured now, 0 reused" in capsys.readouterr().out
+    # a row recorded without a machine (older results files) is never reused
+    legacy = [json.loads(l) for l in results.read_text().splitlines()]
+    for r in legacy:
+        r["settings"].pop("machine")
+    results.write_text(json.dumps(legacy[0]) + "\n")
+    monkeypatch.setattr(bench, "machine_name", lambda device: "CPU: Machine A")
+    bench.main(argv)
+    assert len(calls) == 3
+    # --report shows every machine's rows, the unrecorded machine's too
+    capsys.readouterr()
+    bench.main(argv + ["--report"])
+    out = capsys.readouterr().out
+    assert "machine not recorded" in out and "CPU: Machine A" in out and out.count(f"| {legacy[0]['row']['id']} |") == 2
+
+
+def test_machine_is_the_cpu_model_or_the_gpu_name(bench, monkeypatch):
+    import torch
+
+    assert bench.machine_name(torch.device("cpu")) == f"CPU: {bench.cpu_model()}" and bench.cpu_model()
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H200")
+    assert bench.machine_name(torch.device("cuda")) == "GPU: NVIDIA H200"

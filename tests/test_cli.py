@@ -6,12 +6,13 @@ covered by the SIGKILL test in ``test_runs.py``.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from pruneprobe.cli import main
-from pruneprobe.runs import load_run
+from pruneprobe.runs import load_run, read_errors
 from conftest import make_model_dir
 from test_runs import SHORT, write_jsonl
 
@@ -33,7 +34,7 @@ def run_dir(tmp_path_factory, model_dir, data) -> Path:
     out = tmp_path_factory.mktemp("runs") / "cli-run"
     argv = ["run", "--dataset", "jsonl", "--data-path", str(data), "--pruner", str(model_dir), "--out", str(out),
             "--keep", "0.5", "--objective", "joint", "--method", "greedy", "--no-progress"]
-    assert main(argv) == 0
+    assert main(argv) == 1  # "empty" fails
     return out
 
 
@@ -47,8 +48,40 @@ def run_main(capsys, argv) -> tuple[int, str, str]:
 def test_run_reports_progress_and_failures(run_dir, capsys):
     run = load_run(run_dir)
     assert run.example_ids == ["a", "b/2"] and run.config.keep_ratio == 0.5
-    assert run.manifest["status"] == "incomplete"
+    assert run.manifest["status"] == "incomplete" == run.status
     assert len(run.errors) == 1 and run.errors[0]["example_id"] == "empty"
+
+
+def test_run_exits_nonzero_naming_the_failures_and_the_errors_file(run_dir, model_dir, data, tmp_path, capsys):
+    out = tmp_path / "copy"
+    shutil.copytree(run_dir, out)
+    argv = ["run", "--dataset", "jsonl", "--data-path", str(data), "--pruner", str(model_dir), "--out", str(out),
+            "--keep", "0.5", "--no-progress"]
+    code, stdout, _ = run_main(capsys, argv)  # resumes: "empty" fails again
+    assert code == 1
+    assert f"1 of 3 examples failed; see {out / 'errors.jsonl'}" in stdout
+    # a shard whose own examples are all done exits 0 (position 1 is "b/2")
+    code, stdout, _ = run_main(capsys, argv + ["--shard", "1/2"])
+    assert code == 0 and "failed;" not in stdout
+    code, stdout, _ = run_main(capsys, argv + ["--shard", "0/2"])
+    assert code == 1 and "1 of 2 examples failed" in stdout
+
+
+def test_examples_passed_over_by_the_selection_are_recorded_not_failed(model_dir, tmp_path, capsys):
+    rows = [SHORT[2], {"id": "long", "question": "What is 3+3?", "answer": "6",
+                       "reasoning": "We add 3 and 3, so we get 6. Then 6 is the total, which we check twice over."},
+            *SHORT[:2]]
+    data = write_jsonl(tmp_path / "mixed.jsonl", rows)
+    out = tmp_path / "sel"
+    argv = ["run", "--dataset", "jsonl", "--data-path", str(data), "--pruner", str(model_dir), "--out", str(out),
+            "--method", "uniform", "--max-reasoning-tokens", "12", "--no-progress"]
+    code, stdout, err = run_main(capsys, argv)
+    assert code == 0, (stdout, err)
+    assert "2/2 examples done, 0 failed" in stdout
+    records = {e["example_id"]: e for e in read_errors(out)}
+    assert set(records) == {"empty", "long"} and all(e["skipped"] for e in records.values())
+    code, stdout, _ = run_main(capsys, ["show", str(out)])
+    assert "2 done, 0 failed, 0 not run yet; 2 passed over by the selection" in stdout and "(done)" in stdout
 
 
 def test_show_lists_examples_with_token_counts(run_dir, capsys):
@@ -78,6 +111,19 @@ def test_show_one_example_at_keep_ratios(run_dir, capsys):
 def test_show_bad_input(run_dir, capsys, argv_tail, message):
     code, out, err = run_main(capsys, ["show", str(run_dir), *argv_tail])
     assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_show_skips_a_damaged_file_with_a_warning(run_dir, tmp_path, capsys):
+    out = tmp_path / "copy"
+    shutil.copytree(run_dir, out)
+    (out / "examples" / "a.json").write_text('{"example_id": "a", "tok')  # truncated
+    with pytest.warns(UserWarning, match=r"damaged example file\(s\): a\.json"):
+        code, stdout, err = run_main(capsys, ["show", str(out)])
+    assert code == 0, err
+    rows = [line.split()[0] for line in stdout.splitlines()[2:] if line.split()[:1] in (["a"], ["b/2"])]
+    assert rows == ["b/2"]
+    assert "1 done, 1 failed, 0 not run yet, 1 damaged" in stdout and "damaged examples/a.json" in stdout
+    assert "(incomplete)" in stdout
 
 
 def test_show_not_a_run(tmp_path, capsys):

@@ -23,7 +23,7 @@ import pytest
 from conftest import make_model_dir
 from pruneprobe.errors import PruneprobeError
 from pruneprobe.result import PruneResult
-from pruneprobe.runs import RunConfig, _run_lock, load_run, read_errors, run_pruning, safe_id
+from pruneprobe.runs import RunConfig, _run_lock, build_tables, load_run, read_errors, run_pruning, safe_id
 
 SHORT = [
     {"id": "a", "question": "What is 2+3?", "reasoning": "2 plus 3 is 5.", "answer": "5"},
@@ -281,6 +281,8 @@ def test_sigkill_mid_run_leaves_readable_files_and_resume_matches_uninterrupted(
     check_files_readable(out)
     partial = load_run(out)
     assert len(list(partial.results())) == len(done) == len(partial.example_ids)
+    # the killed process could not update its manifest; the released lock tells the truth
+    assert partial.manifest["status"] == "running" and partial.status == "incomplete"
     assert set(partial.tokens.example_id) == set(partial.example_ids)
     mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "examples").glob("*.json")}
 
@@ -289,7 +291,7 @@ def test_sigkill_mid_run_leaves_readable_files_and_resume_matches_uninterrupted(
     assert main(args + ["--no-progress"]) == 0  # resume in-process
     assert {n: (out / "examples" / n).stat().st_mtime_ns for n in mtimes} == mtimes
     resumed = load_run(out)
-    assert resumed.manifest["status"] == "complete" and not list(out.rglob(".*.tmp"))
+    assert resumed.manifest["status"] == "done" == resumed.status and not list(out.rglob(".*.tmp"))
     fresh = run_pruning(RunConfig(dataset="jsonl", data_path=str(data), pruner=str(model_dir), keep_ratio=0.5),
                         tmp_path / "fresh", progress=False)
     assert resumed.example_ids == [r["id"] for r in KILL]
@@ -326,3 +328,111 @@ def test_examples_from_another_run_keeps_the_same_ids(done_run, model_dir, short
     with pytest.raises(PruneprobeError, match="no manifest.json"):
         run_pruning(config_for(model_dir, short_data, examples_from=str(tmp_path / "none")), tmp_path / "v",
                     progress=False)
+
+
+def _truncate(path: Path) -> None:
+    text = path.read_text()
+    path.write_text(text[: len(text) // 2])
+
+
+def _wrong_shape(path: Path) -> None:
+    data = json.loads(path.read_text())
+    data["candidate_scores"][0] = data["candidate_scores"][0][:-1]  # one row an entry short
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("damage", [_truncate, _wrong_shape], ids=["truncated", "wrong shape"])
+def test_a_damaged_example_file_is_skipped_with_a_warning_and_recomputed_on_resume(
+        done_run, model_dir, short_data, tmp_path, damage):
+    out = copy_run(done_run, tmp_path / "run")
+    good = out / "examples" / "a.json"
+    original = good.read_text()
+    damage(good)
+    damaged_text = good.read_text()
+    run = load_run(out)
+    with pytest.warns(UserWarning, match=r"skipped 1 damaged example file\(s\): a\.json"):
+        results = list(run.results())
+    assert [r.example_id for r in results] == ["b/2"]
+    with pytest.warns(UserWarning, match=r"a\.json"):
+        tables = load_run(out).tables
+    assert set(tables["tokens"].example_id) == {"b/2"} and set(tables["steps"].example_id) == {"b/2"}
+    with pytest.warns(UserWarning, match=r"a\.json"):  # the rebuilt tables remember what they left out
+        again = load_run(out)
+        assert again.example_ids == ["b/2"] and again.damaged == ["a.json"] and again.status == "incomplete"
+    with pytest.warns(UserWarning, match=r"a\.json"):
+        build_tables(out)
+    with pytest.raises(PruneprobeError, match=r"a\.json: not a readable PruneResult"):
+        load_run(out).result("a")
+    (out / "examples" / "a.json.corrupt").write_text("an older casualty")  # never overwritten
+    with pytest.warns(UserWarning, match=r"set aside and recomputed: a\.json\.corrupt\.1"):
+        resumed = run_pruning(config_for(model_dir, short_data), out, progress=False)
+    assert (out / "examples" / "a.json.corrupt").read_text() == "an older casualty"
+    assert (out / "examples" / "a.json.corrupt.1").read_text() == damaged_text
+    assert resumed.example_ids == ["a", "b/2"] and not resumed.damaged
+    assert resumed.result("a").deletion_order == json.loads(original)["deletion_order"]
+    assert set(resumed.tokens.example_id) == {"a", "b/2"}
+
+
+def test_status_running_only_while_the_lock_is_held(done_run, tmp_path):
+    out = copy_run(done_run, tmp_path / "run")
+    manifest = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps({**manifest, "status": "running"}))  # stale: nobody runs it
+    assert load_run(out).status == "incomplete"
+    with _run_lock(out):  # another open file description: as another process would hold it
+        assert load_run(out).status == "running"
+        assert "running" in repr(load_run(out))
+    with _run_lock(out, (1, 2)):
+        assert load_run(out).status == "running"
+    assert load_run(out).status == "incomplete"
+    # every planned example done: "done", whatever the stored field says
+    manifest["examples"] = [e for e in manifest["examples"] if e["id"] != "empty"]
+    (out / "manifest.json").write_text(json.dumps({**manifest, "status": "running"}))
+    assert load_run(out).status == "done"
+
+
+def test_a_failed_resume_leaves_the_manifest_incomplete(model_dir, short_data, done_run, tmp_path, monkeypatch):
+    import pruneprobe.greedy as greedy
+
+    out = copy_run(done_run, tmp_path / "run")
+
+    def crash(*a, **k):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(greedy, "greedy_prune", crash)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        run_pruning(config_for(model_dir, short_data), out, progress=False)
+    assert json.loads((out / "manifest.json").read_text())["status"] == "incomplete"
+    assert load_run(out).status == "incomplete"
+
+
+def test_selection_records_the_examples_it_passes_over(model_dir, tmp_path):
+    rows = [SHORT[2], {"id": "long", "question": "What is 3+3?", "answer": "6",
+                       "reasoning": "We add 3 and 3, so we get 6. Then 6 is the total, which we check twice over."},
+            {"id": "no-answer", "question": "What is 1+2?", "reasoning": "1 plus 2 is 3.", "answer": ""},
+            *SHORT[:2]]
+    data = write_jsonl(tmp_path / "mixed.jsonl", rows)
+    run = run_pruning(config_for(model_dir, data, max_reasoning_tokens=12, method="uniform"), tmp_path / "run",
+                      progress=False)
+    assert run.example_ids == ["a", "b/2"] and run.n_planned == 2 and run.errors == [] and run.status == "done"
+    reasons = {e["example_id"]: e["error"] for e in run.skipped}
+    assert set(reasons) == {"empty", "long", "no-answer"}
+    assert "empty reasoning" in reasons["empty"] and "answer missing" in reasons["no-answer"]
+    assert "27 pruner tokens" in reasons["long"] and "max_reasoning_tokens=12" in reasons["long"]
+    assert run.manifest["n_errors"] == 0 and len(read_errors(tmp_path / "run")) == 3
+
+
+def test_an_explicit_dtype_equal_to_the_default_is_the_same_configuration(done_run, model_dir, short_data, tmp_path,
+                                                                          monkeypatch):
+    import pruneprobe.greedy as greedy
+
+    out = copy_run(done_run, tmp_path / "run")
+    assert json.loads((out / "manifest.json").read_text())["config"]["dtype"] is None  # made with the default
+    calls = []
+    real = greedy.greedy_prune
+    monkeypatch.setattr(greedy, "greedy_prune", lambda p, ex, *a, **k: calls.append(ex.id) or real(p, ex, *a, **k))
+    for dtype in ("float32", "fp32", None):  # on this CPU the default is float32
+        run = run_pruning(config_for(model_dir, short_data, dtype=dtype, device="cpu"), out, progress=False)
+        assert run.example_ids == ["a", "b/2"]
+    assert calls == ["empty"] * 3  # resumed: only the failed example was tried again
+    with pytest.raises(PruneprobeError, match=r"dtype: 'float32' in the run, 'bfloat16' now"):
+        run_pruning(config_for(model_dir, short_data, dtype="bfloat16"), out, progress=False)
