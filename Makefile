@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.pruneprobe-installed
 PYTHON ?= python3
 
-.PHONY: demo test test-fast bench bench-quick bench-report runs figures clean sufficiency distill
+.PHONY: demo test test-fast bench bench-quick bench-report runs runs-len128 figures clean sufficiency distill
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,12 @@ runs: $(STAMP)
 	# the other pruner, on the first 40 of the same examples (its own tokenizer would select others)
 	$(PY) -m pruneprobe.cli run --dataset gsm_symbolic --n 40 --seed 0 --examples-from data/runs/smollm2-greedy-joint \
 	  --pruner gemma3-270m --dtype bfloat16 --method greedy --objective joint --out data/runs/gemma3-greedy-joint
+
+# Full-length gold chains (issue 19): the first 200 gsm_symbolic examples of at most 128 SmolLM2 tokens.
+# Hours on a CPU; resumable: rerun to continue (data/README.md states how far it got).
+runs-len128: $(STAMP)
+	$(PY) -m pruneprobe.cli run --dataset gsm_symbolic --n 200 --seed 0 --max-reasoning-tokens 128 --pruner smollm2-135m \
+	  --dtype bfloat16 --method greedy --objective joint --max-hours 0 --out data/runs/smollm2-greedy-joint-len128
 
 # Sufficiency of the cached runs (data/sufficiency): the embedded SmolLM2 answers from the pruned chains.
 sufficiency: $(STAMP)

@@ -16,7 +16,7 @@
 # %% [markdown]
 # # 06 — Sufficiency and distillation at matched lengths
 #
-# Two tests of whether greedily pruned chains keep what matters (DESIGN.md §5), from cached tables:
+# Two tests of whether greedily pruned chains keep what matters (docs/method.md), from cached tables:
 #
 # 1. **Sufficiency** (`data/sufficiency`, `make sufficiency`): the embedded SmolLM2-135M answers from
 #    question + pruned reasoning + answer prefix, for every cached run at rho = 0.9 / 0.8 / 0.7, plus the

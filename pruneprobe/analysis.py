@@ -1,4 +1,4 @@
-"""Analyses of pruning results (DESIGN.md §4); every function returns a tidy DataFrame.
+"""Analyses of pruning results (docs/method.md, "Analyses"); every function returns a tidy DataFrame.
 
 Canonical pattern::
 

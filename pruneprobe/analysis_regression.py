@@ -1,4 +1,4 @@
-"""Does attention predict pruning? Regressions from per-token features to pruning targets (DESIGN.md §4).
+"""Does attention predict pruning? Regressions from per-token features to pruning targets (docs/method.md, "Analyses").
 
 Canonical pattern::
 

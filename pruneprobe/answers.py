@@ -1,4 +1,4 @@
-"""Extract final answers from model text and check them against gold answers (DESIGN.md §5).
+"""Extract final answers from model text and check them against gold answers (docs/method.md).
 
 Canonical pattern::
 

@@ -1,4 +1,4 @@
-"""Attention each reasoning token receives, captured with nnsight (DESIGN.md §4, "Attention predicts ranks").
+"""Attention each reasoning token receives, captured with nnsight (docs/method.md, "Analyses").
 
 Canonical pattern::
 

@@ -1,4 +1,4 @@
-"""One-shot baselines (DESIGN.md §3): a fixed deletion order from one score per token.
+"""One-shot baselines (docs/method.md, "Baselines"): a fixed deletion order from one score per token.
 
 Every baseline returns the same ``PruneResult`` as greedy pruning (full deletion order of all R
 reasoning tokens, objective traces after every step), so every analysis takes it.

@@ -1,4 +1,4 @@
-"""Distillation (DESIGN.md §5): LoRA-tune a student on question -> pruned reasoning -> answer.
+"""Distillation (docs/method.md, "Sufficiency and distillation"): LoRA-tune a student on question -> pruned reasoning -> answer.
 
 Canonical pattern::
 

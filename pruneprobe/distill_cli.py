@@ -94,7 +94,7 @@ def add_distill_parser(subparsers):
     p.add_argument("--eval-n", type=int, default=100, help="held-out problems per evaluation set (0: skip)")
     p.add_argument("--eval", action="append", default=None, metavar="NAME[=PATH]",
                    help="evaluation set, repeatable: gsm_symbolic (held out from the runs' seed; the default "
-                        "for gsm_symbolic runs) or a dataset with its data file, e.g. gsm8k=../shared/data/gsm8k/test.jsonl")
+                        "for gsm_symbolic runs) or a dataset with its data file, e.g. gsm8k=path/to/gsm8k/test.jsonl")
     p.add_argument("--eval-dataset", default=None, help=argparse.SUPPRESS)  # older spelling of --eval
     p.add_argument("--eval-path", default=None, help=argparse.SUPPRESS)
     p.add_argument("--eval-batch-size", type=int, default=8, help="prompts per generation batch")
@@ -124,7 +124,7 @@ def _eval_sets(args, configs: list, train_questions: list[str]) -> list[tuple[st
         specs.append(args.eval_dataset + (f"={args.eval_path}" if args.eval_path else ""))
     if not specs:
         if not all(c.dataset == "gsm_symbolic" for c in configs):
-            raise PruneprobeError("pass --eval NAME[=PATH], e.g. --eval gsm8k=../shared/data/gsm8k/test.jsonl")
+            raise PruneprobeError("pass --eval NAME[=PATH], e.g. --eval gsm8k=path/to/gsm8k/test.jsonl")
         specs = ["gsm_symbolic"]
     sets = []
     for spec in specs:

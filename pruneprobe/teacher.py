@@ -1,11 +1,11 @@
-"""Teacher chains by rejection sampling (DESIGN.md §5): sample, keep the first correct chain.
+"""Teacher chains by rejection sampling (docs/method.md, "Sufficiency and distillation"): sample, keep the first correct chain.
 
 Canonical pattern::
 
     from pruneprobe import load_examples, load_pruner
     from pruneprobe.teacher import generate_chains
     teacher = load_pruner("Qwen/Qwen2.5-7B-Instruct")
-    problems = load_examples("gsm8k", path="../shared/data/gsm8k/test.jsonl", n=200)
+    problems = load_examples("gsm8k", path="path/to/gsm8k/test.jsonl", n=200)
     result = generate_chains(teacher, problems, n_samples=10, temperature=0.7)
     print(result.summary())              # accepted / failed counts, samples drawn
     result.save_jsonl("chains.jsonl")    # reload with load_examples("jsonl", path=...)
