@@ -51,7 +51,7 @@ runs: $(STAMP)
 # Hours on a CPU; resumable: rerun to continue (data/README.md states how far it got).
 runs-len128: $(STAMP)
 	$(PY) -m pruneprobe.cli run --dataset gsm_symbolic --n 200 --seed 0 --max-reasoning-tokens 128 --pruner smollm2-135m \
-	  --dtype bfloat16 --method greedy --objective joint --max-hours 0 --out data/runs/smollm2-greedy-joint-len128
+	  --dtype float32 --method greedy --objective joint --max-hours 0 --out data/runs/smollm2-greedy-joint-len128
 
 # Sufficiency of the cached runs (data/sufficiency): the embedded SmolLM2 answers from the pruned chains.
 sufficiency: $(STAMP)

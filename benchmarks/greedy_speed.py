@@ -187,12 +187,18 @@ def settings_of(args, code: str | None = None, machine: str | None = None) -> di
 
 
 def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows."""
+    """The CPU's model name (``/proc/cpuinfo``), its core count and the vector extensions that set
+    its speed (a virtual machine may name two different CPUs just "AMD EPYC"), else what
+    ``platform`` knows."""
     try:
         with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+            info = f.read()
+        name = next(line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name"))
+        flags = next(line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags"))
     except (OSError, StopIteration):
         return platform.processor() or platform.machine() or "unknown"
+    vector = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    return f"{name} ({os.cpu_count()} cores; {' '.join(vector) or 'no avx2'})"
 
 
 def machine_name(device: torch.device) -> str:
