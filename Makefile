@@ -35,6 +35,12 @@ bench-quick: $(STAMP)
 bench-report: $(STAMP)
 	$(PY) benchmarks/greedy_speed.py --report
 
+.PHONY: bench-gpu
+# On a lent GPU (an H200: under 10 min): the cached dataset pruned with and without batching, and a chain of an
+# 8B-shaped random Llama against the authors' method (benchmarks/gpu_scale.py; --dry-run: CPU, tiny models).
+bench-gpu: $(STAMP)
+	$(PY) benchmarks/gpu_scale.py
+
 # Cached runs for the analyses (data/README.md): resumable, rerun to continue after a kill.
 RUN_ARGS := --dataset gsm_symbolic --n 120 --seed 0 --max-reasoning-tokens 64 --pruner smollm2-135m --dtype bfloat16
 runs: $(STAMP)
@@ -77,7 +83,7 @@ distill: $(STAMP)
 	$(PY) -m pruneprobe.cli distill --run runs/distill-train/greedy --keep 1.0 --out runs/students/full $(STUDENT_ARGS)
 	$(PY) -m pruneprobe.cli distill --run runs/distill-train/greedy --keep 1.0 --zero-shot-only \
 	  --out runs/students/zero-shot $(STUDENT_ARGS)
-	$(PY) -m pruneprobe.distill_cli collect runs/students data/distill
+	$(PY) -m pruneprobe.cli collect runs/students data/distill
 
 clean:
 	rm -rf $(VENV) runs/demo
@@ -85,8 +91,14 @@ clean:
 .PHONY: features
 # Cached attention features and rule labels of the runs (data/features, data/labels), for the notebooks.
 features: $(STAMP)
-	$(PY) -m pruneprobe.features --data data
+	$(PY) -m pruneprobe.cli features --data data
 
 # Re-execute every notebook (notebooks/NN_*.py, paired .ipynb kept output-free); writes figures/.
 figures: $(STAMP)
 	$(PY) notebooks/execute.py
+
+.PHONY: tables
+# The slow tables the notebooks read (data/tables: rank correlation, attention regressions), remade from the
+# cached runs and features; the notebooks also remake them by themselves when their inputs change.
+tables: $(STAMP)
+	$(PY) -m pruneprobe.viz.notebook

@@ -38,9 +38,9 @@ import torch
 from scipy.stats import kendalltau
 
 from pruneprobe import greedy_prune, load_pruner
-from pruneprobe.datasets import load_examples
-from pruneprobe.encoding import encode_example
-from pruneprobe.result import atomic_write_text
+from pruneprobe.core.encoding import encode_example
+from pruneprobe.core.io import atomic_write_text
+from pruneprobe.data.datasets import load_examples
 
 GSM8K = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "gsm8k" / "test.jsonl"
 RESULTS = Path(__file__).resolve().parent / "results" / "greedy_speed.jsonl"

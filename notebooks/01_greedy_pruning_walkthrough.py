@@ -1,7 +1,9 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: -all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-all
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -19,30 +21,25 @@
 # One example from the cached run `data/runs/smollm2-greedy-joint` (SmolLM2-135M, bf16, joint
 # objective, exact greedy pruned to the end). No model is loaded: everything comes from the
 # cached `PruneResult` (deletion order, traces, candidate-score matrix) and the rule labels
-# (`pruneprobe.categories.label_result`).
+# (`pruneprobe.analysis.categories.label_result`).
 #
-# Outputs: an ipywidgets slider over the pruning steps (tokens coloured by functional category,
-# deleted ones greyed), the same view as a static page `figures/01_walkthrough.html` (plain JS, no
-# kernel needed) and the objective traces (`figures/01_traces.{png,pdf}`).
+# Outputs: one chain at rho = 0.9 / 0.7 / 0.5 (`figures/01_pruned_chain.{png,pdf}`), an ipywidgets
+# example picker and slider over the pruning steps (tokens coloured by functional category, deleted
+# ones struck through), the same view as a static page `figures/01_walkthrough.html` (plain JS, no
+# kernel needed) and the objective traces (`figures/01_traces*.{png,pdf}`).
+#
+# Run time: about 40 s on a 2-core CPU shared with other jobs.
 
 # %%
-from pathlib import Path
-
 import matplotlib.pyplot as plt
-import numpy as np
-import pandas as pd
 
 from pruneprobe import viz
-from pruneprobe.categories import label_result
-from pruneprobe.runs import load_run
+from pruneprobe.viz.notebook import FIG, GREEDY_JOINT, SETTING, load_cached_results, load_labels, setup
 
-ROOT = Path.cwd() if (Path.cwd() / "data").is_dir() else Path.cwd().parent
-FIG = ROOT / "figures"
-viz.set_style()
-
-run = load_run(ROOT / "data/runs/smollm2-greedy-joint")
-results = list(run.results())
-print(run)
+setup()
+runs = load_cached_results(["greedy joint", "greedy answer"])
+results = runs[GREEDY_JOINT]
+labels = load_labels(runs)
 print(f"{len(results)} examples in the greedy joint run")
 
 # %% [markdown]
@@ -50,54 +47,54 @@ print(f"{len(results)} examples in the greedy joint run")
 
 # %%
 result = max(results, key=lambda r: r.n_tokens)
-labels = label_result(result)
 print(result.example_id, f"{result.n_tokens} reasoning tokens, {result.n_steps} steps")
 print("Question:", result.example["question"][:300], "...")
 print("Answer:", result.example["answer"])
 print(result.show(keep_ratios=(0.9, 0.7, 0.5, 0.3)))
 
 # %% [markdown]
-# Token categories (rule annotator) and pruning ranks: 1 = deleted first.
+# Token categories (rule annotator, cached in `data/labels/`) and pruning ranks: 1 = deleted first.
 
 # %%
-table = labels[["index", "token", "category"]].assign(pruning_rank=result.pruning_rank)
+table = labels[labels.example_id == result.example_id].sort_values("index")[["index", "token", "category"]]
+table = table.assign(pruning_rank=result.pruning_rank)
 table.head(20)
 
 # %%
 table.groupby("category")["pruning_rank"].agg(["count", "mean", "median"]).sort_values("mean")
 
 # %% [markdown]
-# ## Interactive view (needs a kernel) and static HTML export (does not)
+# ## One chain at three keep ratios
+#
+# A typical example (median length): kept tokens shaded by category, deleted ones struck through.
 
 # %%
-html = viz.pruning_html(result, labels)
+by_length = sorted(results, key=lambda r: r.n_tokens)
+typical = by_length[len(by_length) // 2]
+fig = viz.plot_pruned_chain(typical, labels, keep_ratios=(0.9, 0.7, 0.5), setting=SETTING)
+viz.save_figure(fig, "01_pruned_chain", FIG)
+plt.show()
+
+# %% [markdown]
+# ## Interactive view (needs a kernel) and static HTML export (does not)
+#
+# Pick an example, move the slider: each step deletes the token outlined in red; the joint and answer
+# log-likelihoods (nats) are those of the chain after that many deletions. The static page embeds
+# five examples of different lengths.
+
+# %%
+picks = [by_length[int(q * (len(by_length) - 1))] for q in (1.0, 0.75, 0.5, 0.25, 0.0)]
+html = viz.pruning_html(picks, labels, title="Greedy pruning (joint objective, SmolLM2-135M): five gsm_symbolic chains")
 viz.write_html(html, FIG / "01_walkthrough.html")
 print("wrote", FIG / "01_walkthrough.html", f"({len(html)} characters)")
 
 # %%
 try:
-    import ipywidgets as widgets
-    from IPython.display import HTML, display
+    from IPython.display import display
 
-    colors = {c: viz.CATEGORY_COLORS.get(c, "#bbb") for c in set(labels["category"])}
+    from pruneprobe.viz.widget import pruning_widget
 
-    def render(step: int) -> str:
-        rank = result.pruning_rank
-        out = []
-        for tok, cat, r in zip(result.tokens, labels["category"], rank):
-            gone = 0 < r <= step
-            style = ("color:#bbb;text-decoration:line-through" if gone
-                     else f"background:{colors[cat]}33") + (";outline:2px solid #d62728" if r == step + 1 else "")
-            out.append(f'<span style="{style}" title="{cat}">{tok.replace(chr(10), "↵<br>")}</span>')
-        j = result.traces["joint_logprob"][step]
-        return (f"<p>step {step}/{result.n_steps}: kept {result.n_tokens - step}/{result.n_tokens}, "
-                f"joint log p = {j:.3f}</p><div style='font-family:monospace;line-height:1.9'>{''.join(out)}</div>")
-
-    slider = widgets.IntSlider(min=0, max=result.n_steps, value=0, description="step",
-                               layout=widgets.Layout(width="40em"))
-    view = widgets.HTML(render(0))
-    slider.observe(lambda ch: setattr(view, "value", render(ch["new"])), names="value")
-    display(widgets.VBox([slider, view]))
+    display(pruning_widget(by_length[::-1], labels))
 except ImportError:
     print("ipywidgets not installed: open figures/01_walkthrough.html instead")
 
@@ -107,18 +104,15 @@ except ImportError:
 # Joint and answer log-likelihood after each greedy deletion (step 0 = the full chain).
 
 # %%
-fig = viz.plot_traces(result)
+fig = viz.plot_traces(result, setting=SETTING)
 viz.save_figure(fig, "01_traces", FIG)
 plt.show()
 
+# %% [markdown]
+# Every example of both greedy runs: median change from the full chain with the interquartile band,
+# per objective.
+
 # %%
-fig, ax = plt.subplots(figsize=(5, 3.3))
-for r in results:
-    t = np.asarray(r.traces["joint_logprob"], dtype=float)
-    ax.plot(np.arange(len(t)) / r.n_tokens, t - t[0], lw=0.8, alpha=0.7)
-ax.set_xlabel("fraction of reasoning tokens deleted")
-ax.set_ylabel("joint log p (relative to full chain)")
-ax.set_title(f"greedy joint, all {len(results)} examples")
-fig.tight_layout()
+fig = viz.plot_traces_all(runs, setting=SETTING)
 viz.save_figure(fig, "01_traces_all", FIG)
 plt.show()

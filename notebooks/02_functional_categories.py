@@ -1,7 +1,9 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: -all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-all
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -18,31 +20,33 @@
 #
 # Which kinds of reasoning tokens survive pruning? Every reasoning token gets one of six roles
 # (SymbMath, VerbalMath, EntName, CoRef, MetaDisc, Grammar) from the transparent rule annotator
-# (`pruneprobe.categories`; cached in `data/labels/`, rebuilt here when missing). For each run and
+# (`pruneprobe.analysis.categories`; cached in `data/labels/`, rebuilt here when missing). For each run and
 # keep ratio rho we report
 # - the **share** of each category among the kept tokens, and
 # - the **retention**: (fraction of the category kept) / (fraction of all tokens kept), i.e.
 #   relative to what uniform deletion keeps in expectation (> 1: preserved, < 1: pruned early).
 #
-# 95% CIs are percentile bootstraps over examples. Runs: greedy joint, greedy answer (both
-# partial: whatever examples are cached) and the four 120-example baselines.
+# 95% CIs are percentile bootstraps over examples. Runs: greedy joint, greedy answer and the four
+# baselines, 120 examples each. The retention grid gives each run its own y scale (surprisal's
+# MetaDisc reaches ~5 at small rho and would flatten the others).
+#
+# Run time: about 50 s on a 2-core CPU shared with other jobs (mostly the composition bootstrap).
 
 # %%
-from pathlib import Path
-
 import matplotlib.pyplot as plt
-import pandas as pd
 
 from pruneprobe import viz
 from pruneprobe.analysis import category_composition
-from pruneprobe.categories import label_result
-from pruneprobe.runs import load_cached_results
+from pruneprobe.viz.notebook import (
+    FIG,
+    SETTING,
+    load_cached_results,
+    load_labels,
+    setup,
+)
 
-ROOT = Path.cwd() if (Path.cwd() / "data").is_dir() else Path.cwd().parent
-FIG = ROOT / "figures"
-viz.set_style()
-
-results = load_cached_results(ROOT / "data/runs")
+setup()
+results = load_cached_results()
 for name, rs in results.items():
     print(f"{name:14s} {len(rs):4d} examples")
 
@@ -51,14 +55,7 @@ for name, rs in results.items():
 # same examples); examples missing from the cache are labelled here.
 
 # %%
-cached = [pd.read_parquet(p) for p in sorted((ROOT / "data/labels").glob("smollm2-*-rules.parquet"))]
-labels = pd.concat(cached).drop_duplicates(["example_id", "index"]) if cached else pd.DataFrame(
-    columns=["example_id", "index", "token", "category"])
-have = set(labels["example_id"])
-extra = [label_result(r) for rs in results.values() for r in rs if r.example_id not in have]
-if extra:
-    labels = pd.concat([labels, *extra]).drop_duplicates(["example_id", "index"])
-print(f"labels for {labels.example_id.nunique()} examples ({len(extra)} labelled now)")
+labels = load_labels(results)
 labels.category.value_counts()
 
 # %%
@@ -69,7 +66,7 @@ comp.head()
 # ## Share of each category among kept tokens, by stage
 
 # %%
-fig = viz.plot_composition(comp, "share")
+fig = viz.plot_composition(comp, "share", setting=SETTING)
 viz.save_figure(fig, "02_composition", FIG)
 plt.show()
 
@@ -77,15 +74,13 @@ plt.show()
 # ## Retention relative to uniform deletion
 
 # %%
-fig = viz.plot_composition(comp, "retention")
-for ax in fig.axes:
-    ax.axhline(1, color="k", lw=0.8, ls="--")
+fig = viz.plot_composition(comp, "retention", setting=SETTING)
 viz.save_figure(fig, "02_retention_by_stage", FIG)
 plt.show()
 
 # %%
 for rho in (0.7, 0.5):
-    fig = viz.plot_retention(comp, keep_ratio=rho)
+    fig = viz.plot_retention(comp, keep_ratio=rho, setting=SETTING)
     viz.save_figure(fig, f"02_retention_rho{int(rho * 100)}", FIG)
     plt.show()
 
@@ -96,7 +91,14 @@ for rho in (0.7, 0.5):
 half = comp[comp.keep_ratio == 0.5].copy()
 half["cell"] = half.apply(lambda r: f"{r.retention:.2f} [{r.retention_lo:.2f}, {r.retention_hi:.2f}]", axis=1)
 table = half.pivot(index="category", columns="run", values="cell").reindex(
-    [c for c in viz.CATEGORY_ORDER if c in set(half.category)])[list(results)]
-print(f"n examples: " + ", ".join(f"{k}={len(v)}" for k, v in results.items()))
+    viz.ordered_categories(half.category))[list(results)]
+print("n examples: " + ", ".join(f"{k}={len(v)}" for k, v in results.items()))
 print(table.to_string())
 table
+
+# %% [markdown]
+# Share of each category among all reasoning tokens (before any deletion; the same for every run).
+
+# %%
+full = comp[(comp.keep_ratio == 1.0) & (comp.run == viz.display_name("greedy joint"))]
+print(full[["category", "share", "share_lo", "share_hi"]].round(3).to_string(index=False))

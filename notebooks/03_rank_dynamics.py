@@ -1,7 +1,9 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: -all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-all
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -26,23 +28,22 @@
 # still present; chance = E[min(m, n_alive) / n_alive]. Then the Spearman correlation between the
 # step-t and step-(t − k) score vectors against k. Greedy runs only (the baselines have no
 # candidate-score matrix); 95% CIs bootstrap over examples.
+#
+# Run time: about 20-30 s on a 2-core CPU shared with other jobs. The rank correlation (71 s
+# there) is read from `data/tables/rank_correlation.csv` and recomputed by itself when the runs
+# change (`make tables` forces it).
 
 # %%
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 
 from pruneprobe import viz
-from pruneprobe.analysis import rank_correlation_by_lag, rank_dynamics
-from pruneprobe.runs import load_cached_results
+from pruneprobe.analysis import rank_dynamics
+from pruneprobe.viz.notebook import FIG, SETTING, load_cached_results, rank_correlation_table, setup
 
-ROOT = Path.cwd() if (Path.cwd() / "data").is_dir() else Path.cwd().parent
-FIG = ROOT / "figures"
-viz.set_style()
-
-results = load_cached_results(ROOT / "data/runs", ["greedy joint", "greedy answer"])
+setup()
+results = load_cached_results(["greedy joint", "greedy answer"])
 for name, rs in results.items():
-    print(f"{name:14s} {len(rs):4d} examples, {sum(r.n_steps for r in rs)} steps")
+    print(f"{name:26s} {len(rs):4d} examples, {sum(r.n_steps for r in rs)} steps")
 LAGS = (1, 2, 4, 8, 16)
 
 # %%
@@ -51,7 +52,7 @@ dyn.head()
 
 # %%
 for top in (1, 5):
-    fig = viz.plot_hit_rates(dyn, top=top)
+    fig = viz.plot_hit_rates(dyn, top=top, setting=SETTING)
     viz.save_figure(fig, f"03_hit_rate_top{top}", FIG)
     plt.show()
 
@@ -71,8 +72,8 @@ for run, g in t1.groupby("run", sort=False):
 # ## Rank correlation against lag
 
 # %%
-corr = rank_correlation_by_lag(results, lags=LAGS, n_boot=1000, seed=0)
+corr = rank_correlation_table(results, lags=LAGS)  # rank_correlation_by_lag, cached in data/tables
 print(corr.to_string(index=False))
-fig = viz.plot_rank_correlation(corr)
+fig = viz.plot_rank_correlation(corr, setting=SETTING)
 viz.save_figure(fig, "03_rank_correlation", FIG)
 plt.show()

@@ -1,7 +1,9 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: -all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-all
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -16,66 +18,52 @@
 # %% [markdown]
 # # 04 — Does attention predict the pruning rank?
 #
-# Per-token attention features (captured with nnsight, eager attention; `pruneprobe.attention`):
+# Per-token attention features (captured with nnsight, eager attention; `pruneprobe.analysis.attention`):
 # for every layer, the attention a reasoning token receives from the answer tokens, from later
 # reasoning tokens and from every later position (mean and max over heads), plus `position` and
 # `surprisal`. They are cached by `make features` in `data/features/` (no model is loaded here).
 #
-# Targets (`pruneprobe.analysis_regression.regression_table`):
+# Targets (`pruneprobe.analysis.regression.regression_table`):
 # - `delta_loglik`: change of the joint log-likelihood when the token alone is deleted from the
 #   full chain (the paper's "post-deletion likelihood");
 # - `normalized_rank`: greedy pruning rank / R.
 #
 # Models: ridge and a 2-layer MLP, cross-validated with GroupKFold **by example**; held-out Pearson
 # and Spearman. Baselines: position-only and surprisal-only features.
+#
+# Run time: about 20 s on a 2-core CPU shared with other jobs. The fits (~50 s alone, 12 min
+# there, mostly the MLP) are read from `data/tables/` and recomputed by themselves when the runs
+# or features change (`make tables` forces it).
 
 # %%
-from pathlib import Path
-
 import matplotlib.pyplot as plt
-import pandas as pd
 
 from pruneprobe import viz
-from pruneprobe.analysis_regression import attention_rank_regression, layer_contribution, regression_table
-from pruneprobe.runs import load_run
+from pruneprobe.viz.notebook import FIG, SETTING, load_regression_table, regression_tables, setup
 
-ROOT = Path.cwd() if (Path.cwd() / "data").is_dir() else Path.cwd().parent
-FIG = ROOT / "figures"
-viz.set_style()
-
-results = list(load_run(ROOT / "data/runs/smollm2-greedy-joint").results())
-files = sorted((ROOT / "data/features").glob("smollm2-*-attention.parquet"))
-feats = pd.concat([pd.read_parquet(p) for p in files]).drop_duplicates(["example_id", "index"])
-print("feature files:", [p.name for p in files])
-covered = [r for r in results if r.example_id in set(feats.example_id)]
-print(f"{len(results)} greedy joint examples, {len(covered)} with cached attention features "
-      f"(run `make features` after `make runs` adds examples)")
-
-# %%
-table = regression_table(covered, feats)
+setup()
+table = load_regression_table()
 attn_cols = [c for c in table.columns if c.startswith("attn_")]
 print(f"{len(table)} tokens, {table.example_id.nunique()} examples, {len(attn_cols)} attention features")
 table[["example_id", "index", "token", "position", "surprisal", "pruning_rank", "delta_loglik"]].head()
 
 # %% [markdown]
-# Ridge for every target and feature set; the MLP (the slow part: ~4 s a fit here) for the
-# attention features against the post-deletion log-likelihood, the paper's headline fit.
+# Ridge for every target and feature set; the MLP (the slow part) for the attention features against
+# the post-deletion log-likelihood, the paper's headline fit; then a ridge on one layer at a time.
+# All cross-validated over 5 GroupKFold folds (seed 0), cached in `data/tables/`.
 
 # %%
-N_SPLITS = min(5, table.example_id.nunique())
-scores = [attention_rank_regression(table, targets=target, models=("ridge",), n_splits=N_SPLITS, seed=0)
-          for target in ("delta_loglik", "normalized_rank")]
-scores.append(attention_rank_regression(table, targets="delta_loglik", models=("mlp",), n_splits=N_SPLITS, seed=0,
-                                        feature_sets=("attention",), mlp_max_iter=200))
-scores = pd.concat(scores, ignore_index=True)
+scores, layers = regression_tables(table)
 summary = scores[scores.fold.isin(["mean", "pooled"])].pivot_table(
     index=["target", "feature_set", "model"], columns="fold", values=["pearson", "spearman"])
 print(summary.round(3).to_string())
 
 # %%
 for target in ("delta_loglik", "normalized_rank"):
-    fig = viz.plot_regression_scores(scores[scores.target == target], "pearson")
-    fig.axes[0].set_title(f"target: {target} ({table.example_id.nunique()} examples)")
+    fig = viz.plot_regression_scores(scores[scores.target == target], "pearson", setting=SETTING)
+    fig.axes[0].set_title({"delta_loglik": "Target: change of joint log-likelihood on deletion",
+                           "normalized_rank": "Target: greedy pruning rank / R"}[target]
+                          + f"\n(n = {table.example_id.nunique()} examples, {len(table)} tokens)")
     viz.save_figure(fig, f"04_regression_{target}", FIG)
     plt.show()
 
@@ -83,9 +71,8 @@ for target in ("delta_loglik", "normalized_rank"):
 # ## Which layers carry the signal? Ridge on one layer's six features at a time
 
 # %%
-layers = layer_contribution(table, targets="delta_loglik", n_splits=N_SPLITS, seed=0)
 print(layers.round(3).to_string(index=False))
-fig = viz.plot_layer_contribution(layers)
+fig = viz.plot_layer_contribution(layers, setting=SETTING)
 viz.save_figure(fig, "04_layer_contribution", FIG)
 plt.show()
 

@@ -1,7 +1,9 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: -all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-all
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -16,7 +18,7 @@
 # %% [markdown]
 # # 05 — Objectives and pruners compared
 #
-# On the examples every compared run shares (`pruneprobe.analysis.compare_runs`):
+# On the examples every compared run shares (`pruneprobe.analysis.dynamics.compare_runs`):
 # - **joint vs answer objective** (both greedy): kept-set IoU at rho = 0.9 / 0.8 / 0.7 and Kendall
 #   tau between the pruning ranks;
 # - **greedy vs each baseline** (surprisal, H2O, uniform, random): the same agreement metrics;
@@ -24,26 +26,39 @@
 #
 # 95% CIs bootstrap over examples. The greedy runs are partial (whatever is cached), so every
 # comparison uses only the shared examples.
+#
+# Run time: about 20-30 s on a 2-core CPU shared with other jobs.
 
 # %%
 import warnings
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from pruneprobe import viz
-from pruneprobe.analysis import compare_runs
-from pruneprobe.runs import load_cached_results, load_run
+from pruneprobe.analysis import (
+    category_composition,
+    compare_pruners_by_words,
+    compare_runs,
+)
+from pruneprobe.runs import load_run
+from pruneprobe.viz.notebook import (
+    DATA,
+    FIG,
+    GREEDY_ANSWER,
+    GREEDY_JOINT,
+    SETTING,
+    load_cached_results,
+    load_labels,
+    setup,
+)
 
-ROOT = Path.cwd() if (Path.cwd() / "data").is_dir() else Path.cwd().parent
-FIG = ROOT / "figures"
-viz.set_style()
+setup()
 RHOS = (0.9, 0.8, 0.7)
 
-results = load_cached_results(ROOT / "data/runs")
+results = load_cached_results()
 for name, rs in results.items():
-    print(f"{name:14s} {len(rs):4d} examples")
+    print(f"{name:26s} {len(rs):4d} examples")
 
 # %% [markdown]
 # ## Joint vs answer objective
@@ -51,10 +66,10 @@ for name, rs in results.items():
 # %%
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    obj = compare_runs({k: results[k] for k in ("greedy joint", "greedy answer")}, keep_ratios=RHOS,
-                       reference="greedy joint")
+    obj = compare_runs({k: results[k] for k in (GREEDY_JOINT, GREEDY_ANSWER)}, keep_ratios=RHOS,
+                       reference=GREEDY_JOINT)
 print(obj.round(3).to_string(index=False))
-fig = viz.plot_compare(obj, "kept_iou", reference="greedy joint")
+fig = viz.plot_compare(obj, "kept_iou", reference=GREEDY_JOINT, setting=SETTING)
 viz.save_figure(fig, "05_objective_kept_iou", FIG)
 plt.show()
 
@@ -64,8 +79,8 @@ plt.show()
 # %%
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    base = compare_runs({k: v for k, v in results.items() if k != "greedy answer"}, keep_ratios=RHOS,
-                        reference="greedy joint")
+    base = compare_runs({k: v for k, v in results.items() if k != GREEDY_ANSWER}, keep_ratios=RHOS,
+                        reference=GREEDY_JOINT)
 print("shared examples:", int(base.n_examples.max()))
 iou = base[base.metric == "kept_iou"].pivot(index="keep_ratio", columns="run", values="mean")
 tau = base[base.metric == "kendall_tau"].set_index("run")[["mean", "ci_lo", "ci_hi"]]
@@ -74,7 +89,7 @@ print("Kendall tau of the pruning ranks with greedy joint:\n", tau.round(3).to_s
 
 # %%
 for metric in ("kept_iou", "kendall_tau"):
-    fig = viz.plot_compare(base, metric, reference="greedy joint")
+    fig = viz.plot_compare(base, metric, reference=GREEDY_JOINT, setting=SETTING)
     viz.save_figure(fig, f"05_baselines_{metric}", FIG)
     plt.show()
 
@@ -84,7 +99,7 @@ for metric in ("kept_iou", "kendall_tau"):
 # %%
 ll = base[base.metric == "joint_logprob"]
 print(ll.pivot(index="keep_ratio", columns="run", values="mean").round(3).to_string())
-fig = viz.plot_compare(ll.assign(reference=None), "joint_logprob")
+fig = viz.plot_compare(ll.assign(reference=None), "joint_logprob", setting=SETTING)
 viz.save_figure(fig, "05_joint_logprob", FIG)
 plt.show()
 
@@ -97,28 +112,21 @@ plt.show()
 # examples, and the word-level agreement of the kept text at each rho.
 
 # %%
-gemma_dir = ROOT / "data/runs/gemma3-greedy-joint"
+gemma_dir = DATA / "runs/gemma3-greedy-joint"
 if not gemma_dir.is_dir():
     print("no data/runs/gemma3-greedy-joint yet (make runs): skipping the pruner comparison")
 else:
-    from pruneprobe.analysis import category_composition, compare_pruners_by_words
-    from pruneprobe.categories import label_result
-
     g_results = list(load_run(gemma_dir).results())
     shared = {r.example_id for r in g_results}
-    s_results = [r for r in results["greedy joint"] if r.example_id in shared]
-    lab = {}
-    for name, rs in (("smollm2", s_results), ("gemma3", g_results)):
-        path = ROOT / f"data/labels/{name}-greedy-joint-rules.parquet"
-        cached = pd.read_parquet(path) if path.exists() else pd.DataFrame(columns=["example_id", "index", "category"])
-        done = set(cached.example_id)
-        lab[name] = pd.concat([cached, *[label_result(r) for r in rs if r.example_id not in done]])
-    comps = [category_composition({f"{name} greedy joint": rs}, lab[name], stages=(0.9, 0.7, 0.5), n_boot=500)
-             for name, rs in (("smollm2", s_results), ("gemma3", g_results))]
+    s_results = [r for r in results[GREEDY_JOINT] if r.example_id in shared]
+    pruners = {viz.display_name(f"{name} greedy joint"): (rs, load_labels(rs, f"{name}-greedy-joint-rules.parquet"))
+               for name, rs in (("smollm2", s_results), ("gemma3", g_results))}
+    comps = [category_composition({name: rs}, lab, stages=(0.9, 0.7, 0.5), n_boot=500)
+             for name, (rs, lab) in pruners.items()]
     comp = pd.concat(comps, ignore_index=True)
     print(f"{len(g_results)} shared examples")
     print(comp.pivot_table(index="category", columns=["run", "keep_ratio"], values="retention").round(2).to_string())
-    fig = viz.plot_retention(comp, keep_ratio=0.5)
+    fig = viz.plot_retention(comp, keep_ratio=0.5, setting="greedy, joint objective, exact; gsm_symbolic chains")
     viz.save_figure(fig, "05_pruners_retention", FIG)
     plt.show()
     words = compare_pruners_by_words(s_results, g_results, keep_ratios=RHOS)

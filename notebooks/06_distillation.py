@@ -1,7 +1,9 @@
 # ---
 # jupyter:
 #   jupytext:
+#     cell_metadata_filter: -all
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: kernelspec,jupytext,-all
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -27,28 +29,29 @@
 #    full-chain students as references.
 #
 # Intervals are bootstrap 95% CIs over examples; differences are paired on the same examples.
+#
+# Run time: about 15-25 s on a 2-core CPU shared with other jobs (cached tables only).
 
 # %%
-from pathlib import Path
-
 import matplotlib.pyplot as plt
 import pandas as pd
 
 from pruneprobe import viz
-from pruneprobe.sufficiency import paired_difference
+from pruneprobe.distill.sufficiency import paired_difference
+from pruneprobe.viz.notebook import DATA, FIG, setup
 
-ROOT = Path.cwd() if (Path.cwd() / "data").is_dir() else Path.cwd().parent
-FIG = ROOT / "figures"
-viz.set_style()
+setup()
 
 # %% [markdown]
 # ## 1. Sufficiency of the pruned chains
 
 # %%
-suff = pd.read_csv(ROOT / "data/sufficiency/summary.csv")
+suff = pd.read_csv(DATA / "sufficiency/summary.csv")
 print(suff.drop(columns=["model"]).round(3).to_string(index=False))
-fig = viz.plot_accuracy(suff)
-fig.axes[0].set_title("SmolLM2-135M answering from pruned chains")
+fig = viz.plot_accuracy(suff.assign(method=suff.method.map(viz.display_name)), refs=("Full chain", "No chain"),
+                        in_sample=(viz.display_name("greedy answer"),),
+                        setting="SmolLM2-135M answers from question + pruned chain, gsm_symbolic")
+fig.axes[0].set_title("Sufficiency of pruned chains")
 viz.save_figure(fig, "06_sufficiency", FIG)
 plt.show()
 
@@ -56,25 +59,30 @@ plt.show()
 # Paired differences: greedy (joint objective) minus each other method, on the same examples.
 
 # %%
-per_example = pd.read_csv(ROOT / "data/sufficiency/examples.csv")
+per_example = pd.read_csv(DATA / "sufficiency/examples.csv")
 pruned = per_example[~per_example.method.isin(["full", "none"])]
 diff = paired_difference(pruned, "greedy-joint")
 print(diff.round(3).to_string(index=False))
 
 # %% [markdown]
 # The answer-objective greedy run is chosen to maximise this very model's answer likelihood, so
-# its sufficiency is in-sample: it measures how well the pruner's own objective transfers to
-# greedy decoding, not an independent judgement.
+# its sufficiency is in-sample (dashed, open markers in the figure): it measures how well the
+# pruner's own objective transfers to greedy decoding, not an independent judgement.
 
 # %% [markdown]
 # ## 2. Students trained on pruned chains
 
 # %%
-students = pd.read_csv(ROOT / "data/distill/eval.csv")
+students = pd.read_csv(DATA / "distill/eval.csv")
 cols = ["label", "eval_set", "n", "accuracy", "ci_low", "ci_high", "n_train", "achieved_mean", "matched", "eval_s"]
 print(students[cols].round(3).to_string(index=False))
-table = students.assign(method=students.method.replace({"none": "zero-shot", "full": "full-chain"}))
-fig = viz.plot_accuracy(table, refs=("full-chain", "zero-shot"), panel="eval_set")
+names = {"none": "Zero-shot student", "full": "Full-chain student"}
+table = students.assign(method=students.method.map(lambda m: names.get(m) or viz.display_name(m)),
+                        eval_set=students.eval_set.map({"gsm_symbolic": "gsm_symbolic, held-out problems",
+                                                        "gsm8k": "GSM8K test"}).fillna(students.eval_set))
+# every accuracy is at most a few percent: a dot plot with intervals and counts, not lines
+fig = viz.plot_accuracy_dots(table, refs=tuple(names.values()), panel="eval_set",
+                             setting="LoRA students (SmolLM2-135M) trained on chains pruned to ρ in student tokens")
 viz.save_figure(fig, "06_distillation", FIG)
 plt.show()
 
@@ -82,7 +90,7 @@ plt.show()
 # Paired differences between students (greedy minus each baseline at the same rho), per evaluation set.
 
 # %%
-ex = pd.read_csv(ROOT / "data/distill/eval_examples.csv")
+ex = pd.read_csv(DATA / "distill/eval_examples.csv")
 ex = ex.merge(students[["label", "eval_set", "method", "keep_ratio"]], on=["label", "eval_set"])
 pairs = paired_difference(ex[ex.keep_ratio.between(0.5, 0.95)], "greedy", by=("eval_set", "keep_ratio"))
 print(pairs.round(3).to_string(index=False))
@@ -92,7 +100,7 @@ print(pairs.round(3).to_string(index=False))
 # of chains within tolerance, per method and rho.
 
 # %%
-sft = pd.read_csv(ROOT / "data/distill/sft_data.csv")
+sft = pd.read_csv(DATA / "distill/sft_data.csv")
 match = sft[sft.keep_ratio < 1].groupby(["method", "keep_ratio"]).agg(
     n=("example_id", "size"), achieved=("achieved_ratio", "mean"), matched=("matched", "mean"),
     student_tokens=("n_student_kept", "mean")).reset_index()

@@ -2,6 +2,7 @@
 
     python notebooks/execute.py                 # every notebooks/NN_*.py
     python notebooks/execute.py 01 03           # the ones whose name starts with these prefixes
+    python notebooks/execute.py --clean         # strip what saving in JupyterLab left in the .ipynb files
 
 Each notebook runs in a fresh ``python3`` kernel with ``notebooks/`` as the working directory, so
 it reads ``../data`` and writes ``../figures``. The .ipynb written next to it has no outputs (the
@@ -39,8 +40,36 @@ def execute(path, timeout: int = 300, write_ipynb: bool = True):
     return nb
 
 
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
+
+
+def clean(paths=None) -> list[Path]:
+    """Remove outputs, execution counts, cell metadata and any notebook metadata but the jupytext pairing
+    from the paired .ipynb files, and reset the kernelspec; returns the files changed."""
+    import nbformat
+
+    changed = []
+    for path in paths or sorted(HERE.glob("[0-9][0-9]_*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        before = nbformat.writes(nb)
+        for cell in nb.cells:
+            cell.metadata = {}
+            if cell.cell_type == "code":
+                cell.outputs, cell.execution_count = [], None
+        nb.metadata = {"jupytext": nb.metadata.get("jupytext", {"formats": "ipynb,py:percent"}),
+                       "kernelspec": dict(KERNELSPEC)}
+        if nbformat.writes(nb) != before:
+            nbformat.write(nb, path)
+            changed.append(path)
+    return changed
+
+
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if "--clean" in argv:
+        for p in clean():
+            print("cleaned", p.name)
+        return 0
     failed = []
     for p in notebook_sources(argv):
         t0 = time.time()

@@ -22,7 +22,7 @@ MORE_ARCHS = ("mistral", "phi3", "llama_mqa", "gemma2", "qwen3")
 
 @functools.lru_cache(maxsize=1)
 def smol_tokenizer_dir() -> str:
-    from pruneprobe.models import materialize_embedded
+    from pruneprobe.data.models import materialize_embedded
 
     return str(materialize_embedded("smollm2-135m"))
 
@@ -129,3 +129,20 @@ def smollm2():
     from pruneprobe import load_pruner
 
     return load_pruner("smollm2-135m", device="cpu")
+
+
+# -- notebook run times: tests/test_notebooks.py records them, the summary prints them (also with -q) --------------
+_NOTEBOOK_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report):
+    for name, value in getattr(report, "user_properties", ()):
+        if name == "notebook_seconds" and report.when == "call":
+            _NOTEBOOK_SECONDS[report.nodeid.rpartition("[")[2].rstrip("]")] = value
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _NOTEBOOK_SECONDS:
+        terminalreporter.section("notebook run times")
+        for stem, seconds in sorted(_NOTEBOOK_SECONDS.items()):
+            terminalreporter.write_line(f"{stem}: {seconds:.0f} s")

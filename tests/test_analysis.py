@@ -7,13 +7,21 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import tiny_pruner
+
 from pruneprobe import PruneprobeError, PruneResult, greedy_prune
-from pruneprobe.analysis import (alive_matrix, attention_rank_regression, category_composition, compare_runs,
-                                 has_full_scores, layer_contribution, rank_correlation_by_lag, rank_dynamics,
-                                 regression_table)
-from pruneprobe.result import TRACE_KEYS
+from pruneprobe.analysis import (
+    alive_matrix,
+    attention_rank_regression,
+    category_composition,
+    compare_runs,
+    has_full_scores,
+    layer_contribution,
+    rank_correlation_by_lag,
+    rank_dynamics,
+    regression_table,
+)
+from pruneprobe.core.result import TRACE_KEYS
 
 
 def synth(order, r=None, matrix=None, eid="e0", method="greedy", objective="joint", token_ids=None):
@@ -211,8 +219,8 @@ def greedy_runs():
 
 
 def test_tiny_greedy_runs(greedy_runs):
-    from pruneprobe.attention import attention_features_many
-    from pruneprobe.baselines import prune_baseline
+    from pruneprobe.analysis.attention import attention_features_many
+    from pruneprobe.methods.registry import prune_baseline
 
     pruner, exs, results = greedy_runs
     assert all(has_full_scores(r) for r in results)
@@ -260,3 +268,19 @@ def test_compare_pruners_by_words_aligns_different_tokenizations():
     c = tokenized(["So", " 13", " apples"], [0, 1, 2])  # other text: skipped with a warning
     with pytest.warns(UserWarning, match="no shared example"):
         assert compare_pruners_by_words([a], [c]).n_examples.sum() == 0
+
+
+def test_one_bootstrap_and_one_grouping_for_every_stage():
+    from pruneprobe.analysis.stats import bootstrap_ci, bootstrap_mean, group_runs
+    from pruneprobe.distill.sufficiency import bootstrap_ci as suff_ci
+    from pruneprobe.distill.sufficiency import group_results
+
+    assert suff_ci is bootstrap_ci
+    x = [0.0, 1.0] * 20
+    pt, lo, hi = bootstrap_mean(x, n_boot=300, seed=3)
+    assert pt == 0.5 and bootstrap_ci(x, n_boot=300, seed=3) == (lo, hi) and lo < 0.5 < hi
+    a, b = synth([0, 1], eid="e"), synth([1, 0], eid="e", objective="answer")
+    assert group_runs([a, b]) == {"greedy/joint": [a], "greedy/answer": [b]}
+    assert group_results([a, b]) == {"greedy": [a, b]}  # by method, repeats allowed
+    with pytest.raises(PruneprobeError):
+        group_runs([a, a])

@@ -4,8 +4,8 @@ import threading
 
 import pytest
 
-from pruneprobe.answers import check_answer, extract_answer, find_answer, last_boxed, split_answer
-from pruneprobe.data import PROMPT_FORMATS
+from pruneprobe.data.answers import check_answer, extract_answer, find_answer, last_boxed, split_answer
+from pruneprobe.data.examples import PROMPT_FORMATS
 from pruneprobe.errors import PruneprobeError
 
 EXTRACT = [

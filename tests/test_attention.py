@@ -5,12 +5,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import tiny_pruner
+
 from pruneprobe import Example, PruneprobeError
-from pruneprobe.attention import (attention_features, attention_features_many, attention_module_paths,
-                                  capture_attention, feature_columns, feature_layers, feature_name)
-from pruneprobe.encoding import encode_example
+from pruneprobe.analysis.attention import (
+    attention_features,
+    attention_features_many,
+    attention_module_paths,
+    capture_attention,
+    feature_columns,
+    feature_layers,
+    feature_name,
+)
+from pruneprobe.core.encoding import encode_example
 
 pytest.importorskip("nnsight")
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from conftest import tiny_pruner
+
 from pruneprobe import PruneprobeError, PruneResult
-from pruneprobe.baselines import (
-    BASELINES, attention_received, list_methods, prune_baseline, random_order, uniform_order,
+from pruneprobe.core.encoding import encode_example
+from pruneprobe.core.result import TRACE_KEYS
+from pruneprobe.core.scoring import state_logprob_batch, traces_from_state
+from pruneprobe.methods.baselines import (
+    attention_received,
+    random_order,
+    uniform_order,
 )
-from pruneprobe.encoding import encode_example
-from pruneprobe.result import TRACE_KEYS
-from pruneprobe.scoring import state_logprob_batch, traces_from_state
+from pruneprobe.methods.registry import METHODS, list_methods, prune_baseline
 
 
 @pytest.fixture(scope="module", params=("llama", "qwen2", "gemma3", "gpt2"))
@@ -146,7 +149,8 @@ def test_random_is_seeded(pruner, example):
 
 def test_registry(pruner, example):
     assert list_methods() == ["greedy", "surprisal", "h2o", "uniform", "random", "tokenskip"]
-    assert set(BASELINES) <= set(list_methods())
+    assert [m for m, spec in METHODS.items() if spec.one_shot] == ["surprisal", "h2o", "uniform", "random"]
+    assert [m for m, spec in METHODS.items() if spec.needs_classifier] == ["tokenskip"]
     with pytest.raises(PruneprobeError, match="known methods: greedy, surprisal, h2o"):
         prune_baseline(pruner, example, "lottery")
     r = prune_baseline(pruner, example, "greedy", keep_ratio=0.95)

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import make_model_dir
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "greedy_speed.py"

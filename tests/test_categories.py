@@ -10,10 +10,18 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import pruneprobe.categories as C
+import pruneprobe.analysis.categories as C
 from pruneprobe import PruneprobeError, PruneResult
-from pruneprobe.categories import (CATEGORIES, AnnotationError, LLMAnnotator, agreement, annotate_words,
-                                   label_result, label_tokens, normalize_category)
+from pruneprobe.analysis.categories import (
+    CATEGORIES,
+    AnnotationError,
+    LLMAnnotator,
+    agreement,
+    annotate_words,
+    label_result,
+    label_tokens,
+    normalize_category,
+)
 
 QUESTION = ("Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
             "How many clips did Natalia sell altogether in April and May?")
@@ -24,11 +32,11 @@ def cats(text, question=QUESTION):
 
 
 def test_module_doctests():
-    import pruneprobe.category_rules
-    import pruneprobe.gold
-    import pruneprobe.llm_annotator
+    import pruneprobe.analysis.category_rules
+    import pruneprobe.analysis.gold
+    import pruneprobe.analysis.llm_annotator
 
-    for module in (C, pruneprobe.category_rules, pruneprobe.gold, pruneprobe.llm_annotator):
+    for module in (C, pruneprobe.analysis.category_rules, pruneprobe.analysis.gold, pruneprobe.analysis.llm_annotator):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0, module.__name__
 
@@ -302,14 +310,14 @@ def test_then_since_ordinals_per_and_dummy_it():
 # --- gold set, span mapping, agreement with the rules -----------------------------------------------
 @pytest.fixture(scope="module")
 def gold():
-    from pruneprobe.gold import gold_examples, load_gold
+    from pruneprobe.analysis.gold import gold_examples, load_gold
 
     g = load_gold()
     return g, gold_examples(g)
 
 
 def test_gold_file_is_well_formed(gold):
-    from pruneprobe.gold import split_units
+    from pruneprobe.analysis.gold import split_units
 
     g, examples = gold
     assert len(g) >= 600 and g.chain_id.nunique() >= 60 and set(examples) == set(g.chain_id)
@@ -323,14 +331,14 @@ def test_gold_file_is_well_formed(gold):
         if rows.part.iloc[0] == "full-chain":
             assert sorted(spans, key=lambda u: u[1]) == units, chain  # every unit annotated
     # the stored chain text is what the loader gives
-    from pruneprobe.datasets import load_examples
+    from pruneprobe.data.datasets import load_examples
     for e in load_examples("gsm_symbolic", n=13, seed=0):
         if e.id in examples:
             assert (examples[e.id].question, examples[e.id].reasoning) == (e.question, e.reasoning)
 
 
 def test_labels_on_spans_maps_any_segmentation():
-    from pruneprobe.gold import labels_on_spans, split_units
+    from pruneprobe.analysis.gold import labels_on_spans, split_units
 
     text = "She sold clips. Total: 5"
     units = split_units(text)
@@ -346,7 +354,8 @@ def test_labels_on_spans_maps_any_segmentation():
 
 def test_rules_agree_with_the_gold_set(gold):
     import pandas as pd
-    from pruneprobe.gold import GOLD_DIR, evaluate
+
+    from pruneprobe.analysis.gold import GOLD_DIR, evaluate
 
     g, examples = gold
     rep = evaluate(g, annotate_words, examples)
@@ -362,7 +371,7 @@ def test_rules_agree_with_the_gold_set(gold):
 
 
 def test_llm_annotator_units_and_gold_evaluation(gold):
-    from pruneprobe.gold import evaluate, split_units
+    from pruneprobe.analysis.gold import evaluate, split_units
 
     g, examples = gold
     g = g[g.chain_id.isin(sorted(set(g.chain_id))[:3])]
@@ -378,7 +387,7 @@ def test_llm_annotator_units_and_gold_evaluation(gold):
 
 
 def test_openai_endpoint_posts_chat_completions():
-    from pruneprobe.categories import openai_endpoint
+    from pruneprobe.analysis.categories import openai_endpoint
 
     seen = {}
 
@@ -412,7 +421,8 @@ def test_openai_endpoint_posts_chat_completions():
 
 def test_hf_generator_decodes_only_the_continuation():
     import torch
-    from pruneprobe.categories import hf_generator
+
+    from pruneprobe.analysis.categories import hf_generator
 
     class Tok:
         chat_template, pad_token_id, eos_token_id = None, 0, 0

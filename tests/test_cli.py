@@ -10,11 +10,11 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import make_model_dir
+from test_runs import SHORT, write_jsonl
 
 from pruneprobe.cli import main
 from pruneprobe.runs import load_run, read_errors
-from conftest import make_model_dir
-from test_runs import SHORT, write_jsonl
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -147,6 +147,18 @@ def test_datasets_lists_registered_datasets(capsys):
     assert {"gsm_symbolic", "gsm8k", "math", "mmlu_pro", "jsonl"} <= set(names)
 
 
+def test_collect_gathers_the_students_tables(tmp_path, capsys):
+    student = tmp_path / "students" / "greedy-0.7"
+    student.mkdir(parents=True)
+    (student / "eval.csv").write_text("label,eval_set,n,accuracy\ngreedy@0.7,gsm8k,1,1.0\n")
+    (student / "eval_examples.csv").write_text("label,eval_set,example_id,output,predicted,gold,correct\n"
+                                               "greedy@0.7,gsm8k,x,some text,5,5,True\n")
+    code, out, _ = run_main(capsys, ["collect", str(tmp_path / "students"), str(tmp_path / "out")])
+    assert code == 0 and "greedy@0.7" in out and (tmp_path / "out" / "eval_examples.csv").exists()
+    code, _, err = run_main(capsys, ["collect", str(tmp_path / "none"), str(tmp_path / "x")])
+    assert code == 2 and err.startswith("error: no student results")
+
+
 @pytest.mark.parametrize("change, message", [
     ({"--method": "magic"}, "unknown method 'magic'"),
     ({"--dataset": "nope"}, "unknown dataset 'nope'"),
@@ -165,7 +177,7 @@ def test_datasets_lists_registered_datasets(capsys):
 ])
 def test_run_bad_input_is_one_line_exit_2_before_loading_a_model(model_dir, data, tmp_path, capsys, monkeypatch,
                                                                   change, message):
-    import pruneprobe.models as models
+    import pruneprobe.runs.execute as models  # where runs load the pruner
 
     monkeypatch.setattr(models, "load_pruner", lambda *a, **k: pytest.fail("model loaded for bad input"))
     opts = {"--dataset": "jsonl", "--data-path": str(data), "--pruner": str(model_dir),
@@ -194,7 +206,7 @@ def test_argparse_errors_exit_2(capsys):
 
 
 def test_run_real_baseline(model_dir, data, tmp_path, capsys):
-    from pruneprobe.baselines import random_order
+    from pruneprobe.methods.baselines import random_order
 
     out = tmp_path / "random"
     argv = ["run", "--dataset", "jsonl", "--data-path", str(data), "--n", "2", "--pruner", str(model_dir),

@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-
-import pruneprobe.greedy as greedy
-import pruneprobe.runs as runs
 from conftest import tiny_pruner
+
+import pruneprobe.cli.run as cli_run  # the run command looks run_pruning up there
+import pruneprobe.core.greedy as greedy
 from pruneprobe import Example, PruneprobeError, greedy_prune
 from pruneprobe.cli import main
-from pruneprobe.cost import CostEstimate, RunCosts, count_token_forwards, estimate_greedy_cost, measure_throughput
-from pruneprobe.encoding import encode_example
+from pruneprobe.core.cost import CostEstimate, RunCosts, count_token_forwards, estimate_greedy_cost, measure_throughput
+from pruneprobe.core.encoding import encode_example
 from pruneprobe.runs import RunConfig, read_errors, run_pruning
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -145,11 +145,11 @@ def test_run_refuses_costly_examples_shows_the_estimate_and_resumes_with_the_lim
 def test_cli_passes_keep_calculator_and_max_hours(monkeypatch, tmp_path):
     seen = []
 
-    def fake_run(config, out, progress=True, shard=None):
+    def fake_run(config, out, progress=True, shard=None, **engine):
         seen.append(config)
         raise PruneprobeError("stop here")
 
-    monkeypatch.setattr(runs, "run_pruning", fake_run)
+    monkeypatch.setattr(cli_run, "run_pruning", fake_run)
     base = ["run", "--dataset", "gsm_symbolic", "--pruner", "smollm2-135m", "--out", str(tmp_path / "r")]
     assert main(base) == 2 and main(base + ["--keep-calculator", "--max-hours", "0"]) == 2
     assert main(base + ["--max-hours", "7.5"]) == 2

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from pruneprobe import data, datasets
-from pruneprobe.data import Example, list_datasets, load_examples
-from pruneprobe.datasets import format_mmlu_question, strip_calculator_annotations
+from pruneprobe.data import Example, datasets, list_datasets, load_examples
+from pruneprobe.data import examples as data
+from pruneprobe.data.datasets import format_mmlu_question, strip_calculator_annotations
 from pruneprobe.errors import PruneprobeError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -212,4 +212,4 @@ def test_missing_file_and_missing_path(tmp_path):
 
 def test_data_module_keeps_its_definitions():
     assert set(data.PROMPT_FORMATS) == {"gsm8k", "math", "mmlu_pro"}
-    assert data.load_examples("gsm_symbolic", n=1)[0].id == "gsm_symbolic-0-0"
+    assert datasets.load_examples("gsm_symbolic", n=1)[0].id == "gsm_symbolic-0-0"

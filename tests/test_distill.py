@@ -14,10 +14,13 @@ import torch
 from conftest import make_model_dir, smol_tokenizer_dir, tiny_pruner
 
 from pruneprobe import Example, PruneprobeError
-from pruneprobe.distill import (CPU_CONFIG, PAPER_GPU_CONFIG, add_distill_parser, build_sft_data, check_disjoint,
-                                describe_sft_data, encode_sft, evaluate_student, heldout_gsm_symbolic,
-                                run_distill_command, student_prompt, train_student)
-from pruneprobe.result import TRACE_KEYS, PruneResult
+from pruneprobe.cli.distill import add_parser as add_distill_parser
+from pruneprobe.cli.distill import run as run_distill_command
+from pruneprobe.core.result import TRACE_KEYS, PruneResult
+from pruneprobe.distill.config import CPU_CONFIG, PAPER_GPU_CONFIG
+from pruneprobe.distill.evaluate import check_disjoint, evaluate_student, heldout_gsm_symbolic, student_prompt
+from pruneprobe.distill.sft import build_sft_data, describe_sft_data, encode_sft
+from pruneprobe.distill.train import train_student
 
 GSM8K_TEST = Path(__file__).resolve().parents[2] / "shared" / "data" / "gsm8k" / "test.jsonl"
 
@@ -33,7 +36,7 @@ def student_tok():
 
 @pytest.fixture(scope="module")
 def chains():
-    from pruneprobe.datasets import load_examples
+    from pruneprobe.data.datasets import load_examples
 
     return load_examples("gsm_symbolic", n=4, seed=0)
 
@@ -60,8 +63,8 @@ def count(tok, text: str) -> int:
 
 
 def sft(example_id, completion, question="What is 2 + 3?", method="greedy"):
-    from pruneprobe.distill import SFTExample
-    from pruneprobe.data import PROMPT_FORMATS
+    from pruneprobe.data.examples import PROMPT_FORMATS
+    from pruneprobe.distill.sft import SFTExample
 
     fmt = PROMPT_FORMATS["gsm8k"]
     return SFTExample(example_id, method, fmt.system_prompt, question, completion, "5", "gsm8k", 0.7, 0.7, 10, 7, 3,
@@ -191,7 +194,7 @@ def test_heldout_gsm_symbolic_is_disjoint():
 
 @pytest.mark.skipif(not GSM8K_TEST.is_file(), reason="../shared GSM8K not present")
 def test_gsm8k_test_problems_evaluate():
-    from pruneprobe.datasets import load_examples
+    from pruneprobe.data.datasets import load_examples
 
     problems = load_examples("gsm8k", path=str(GSM8K_TEST), n=3)
     outputs = ['{"answer": "%s"}' % p.answer for p in problems[:2]] + ["no answer here"]
@@ -213,7 +216,7 @@ def model_dir(tmp_path_factory) -> Path:
 
 
 def test_distill_command(tmp_path, monkeypatch, chains, model_dir):
-    import pruneprobe.distill_cli as distill  # the command and its _load_results live there
+    import pruneprobe.cli.distill as distill  # the command and its _load_results live there
 
     results = [pseudo_result(c, "greedy", i) for i, c in enumerate(chains)]
     config = SimpleNamespace(dataset="gsm_symbolic", seed=0, n=4)
@@ -237,7 +240,7 @@ def test_distill_command(tmp_path, monkeypatch, chains, model_dir):
 
 
 def test_distill_command_trains_every_method_on_the_examples_all_runs_finished(tmp_path, monkeypatch, chains, model_dir):
-    import pruneprobe.distill_cli as distill
+    import pruneprobe.cli.distill as distill
 
     config = SimpleNamespace(dataset="gsm_symbolic", seed=0, n=4)
     by_path = {"runs/g": [pseudo_result(c, "greedy", i) for i, c in enumerate(chains[:3])],
@@ -264,7 +267,7 @@ def test_distill_command_trains_every_method_on_the_examples_all_runs_finished(t
 
 
 def test_distill_command_zero_shot_only_trains_nothing(tmp_path, monkeypatch, chains, model_dir):
-    import pruneprobe.distill_cli as distill
+    import pruneprobe.cli.distill as distill
 
     results = [pseudo_result(c, "greedy", i) for i, c in enumerate(chains)]
     monkeypatch.setattr(distill, "_load_results", lambda path: (results, SimpleNamespace(dataset="gsm_symbolic", seed=0, n=4)))
@@ -279,7 +282,7 @@ def test_distill_command_zero_shot_only_trains_nothing(tmp_path, monkeypatch, ch
 
 
 def test_collect_student_results_gathers_and_redacts(tmp_path):
-    from pruneprobe.distill_cli import collect_student_results
+    from pruneprobe.distill.collect import collect_student_results
 
     for name, label in [("greedy-0.7", "greedy@0.7"), ("zero-shot", "zero-shot")]:
         d = tmp_path / "students" / name

@@ -3,10 +3,10 @@
 from collections import Counter
 
 import pytest
-
 from conftest import tiny_model, tiny_pruner
-from pruneprobe import Example, Pruner, PruneprobeError
-from pruneprobe.encoding import encode_example
+
+from pruneprobe import Example, PruneprobeError, Pruner
+from pruneprobe.core.encoding import encode_example
 
 
 def test_reasoning_tokens_join_to_the_reasoning(example):
@@ -99,7 +99,7 @@ def test_special_token_literals_in_content_are_text_smollm2(arch):
 def test_special_token_literals_in_content_are_text_gemma3():
     from transformers import AutoTokenizer
 
-    from pruneprobe.models import materialize_embedded
+    from pruneprobe.data.models import materialize_embedded
 
     tokenizer = AutoTokenizer.from_pretrained(materialize_embedded("gemma3-270m"))
     pruner = Pruner.from_model(tiny_model("gemma3", vocab_size=len(tokenizer)), tokenizer, name="tiny-gemma3")

@@ -4,15 +4,14 @@ import math
 
 import pytest
 import torch
-
 from conftest import ARCHS, MORE_ARCHS, tiny_model, tiny_pruner
+
 from pruneprobe import Example, PruneResult, greedy_prune
-from pruneprobe import exactness
-from pruneprobe import fastscore
+from pruneprobe.core import exactness, fastscore
+from pruneprobe.core.exactness import check_fast_scorer, make_scorer, shrunk_windows
+from pruneprobe.core.fastscore import FastScorer, mask_windows
+from pruneprobe.core.scoring import NaiveScorer
 from pruneprobe.errors import PruneprobeError
-from pruneprobe.exactness import check_fast_scorer, shrunk_windows
-from pruneprobe.fastscore import FastScorer, make_scorer, mask_windows
-from pruneprobe.scoring import NaiveScorer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import MORE_ARCHS, tiny_pruner
+
 from pruneprobe import Example, greedy_prune
-from pruneprobe.fastscore import FastScorer, make_scorer
-from pruneprobe.scoring import NaiveScorer
+from pruneprobe.core.exactness import make_scorer
+from pruneprobe.core.fastscore import FastScorer
+from pruneprobe.core.scoring import NaiveScorer
 
 WORDS = ("so she has 3 apples and 4 pears , then 3 + 4 = 7 fruits in total . "
          "next we double it : 7 * 2 = 14 . ").split()
@@ -174,7 +175,7 @@ def test_embedded_smollm2_fast_equals_naive(smollm2):
 
 
 def test_fold_rows_pairs_long_with_short_suffixes():
-    from pruneprobe.fastscore import fold_rows
+    from pruneprobe.core.fastscore import fold_rows
 
     lengths = [40, 39, 38, 37, 36, 35, 34]  # consecutive candidates: suffixes one token apart
     rows = fold_rows(lengths)
@@ -189,7 +190,7 @@ def test_windowed_estimate_equals_the_naive_reference(arch, objective, window):
     """``max_suffix`` recomputes only ``window`` tokens after each cut; the naive scorer builds the
     same estimate from full rows. Checked at the start and after deletions; a window past the end is exact."""
     pruner = tiny_pruner(arch)
-    from pruneprobe.encoding import encode_example
+    from pruneprobe.core.encoding import encode_example
 
     enc = encode_example(pruner, example_with(chain(14)))
     answer_only = objective == "answer"

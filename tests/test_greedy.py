@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import tiny_pruner
+
 from pruneprobe import Example, PruneprobeError, greedy_prune
-from pruneprobe.scoring import NaiveScorer
+from pruneprobe.core.scoring import NaiveScorer
 
 
 def test_full_run_records_everything(pruner, example):
@@ -28,7 +28,7 @@ def test_full_run_records_everything(pruner, example):
 
 def test_first_step_matches_an_independent_forward(pruner, example):
     """Score of deleting token j == summed log-likelihood from a plain forward of that sequence."""
-    from pruneprobe.encoding import encode_example
+    from pruneprobe.core.encoding import encode_example
 
     enc = encode_example(pruner, example)
     r = greedy_prune(pruner, example, max_steps=1)
@@ -110,7 +110,7 @@ def test_shortlist_rescores_the_best_estimates(pruner, example, window, reach, f
     deletion since it was last scored and fewer than ``reach`` kept tokens between the two; then
     each kept token's current log-prob plus the change the candidate's deletion made to it when
     last scored."""
-    from pruneprobe.encoding import encode_example
+    from pruneprobe.core.encoding import encode_example
 
     size = 3 if first is None else 5
     r = greedy_prune(pruner, example, strategy="shortlist", shortlist=size, shortlist_fraction=1.0, window=window,
@@ -166,7 +166,7 @@ def test_shortlist_with_a_window_past_the_end_is_exact(pruner, example):
 
 
 def test_multi_strategy_deletes_the_best_few_of_one_scoring(pruner, example):
-    from pruneprobe.encoding import encode_example
+    from pruneprobe.core.encoding import encode_example
 
     exact = greedy_prune(pruner, example, max_steps=3)
     r = greedy_prune(pruner, example, strategy="multi", multi_fraction=0.25)

@@ -4,10 +4,10 @@ import importlib.util
 
 import pytest
 import torch
-
 from conftest import tiny_pruner
+
 from pruneprobe import PruneprobeError, greedy_prune, list_models, load_pruner
-from pruneprobe import models as models_mod
+from pruneprobe.data import models as models_mod
 
 
 def test_local_directory_round_trip(tmp_path, example):

@@ -14,7 +14,8 @@ FIG = ROOT / "figures"
 
 # notebook -> figures (stems under figures/) it must (re)write
 EXPECTED = {
-    "01_greedy_pruning_walkthrough": ["01_traces.png", "01_traces.pdf", "01_traces_all.png", "01_walkthrough.html"],
+    "01_greedy_pruning_walkthrough": ["01_traces.png", "01_traces.pdf", "01_traces_all.png", "01_walkthrough.html",
+                                      "01_pruned_chain.png", "01_pruned_chain.pdf"],
     "02_functional_categories": ["02_composition.png", "02_composition.pdf", "02_retention_rho50.png",
                                  "02_retention_by_stage.pdf"],
     "03_rank_dynamics": ["03_hit_rate_top1.png", "03_hit_rate_top5.pdf", "03_rank_correlation.png"],
@@ -24,7 +25,7 @@ EXPECTED = {
     "06_distillation": ["06_sufficiency.png", "06_sufficiency.pdf", "06_distillation.png", "06_distillation.pdf"],
 }
 
-pytestmark = [pytest.mark.slow,
+NEEDS_RUNS = [pytest.mark.slow,
               pytest.mark.skipif(not (ROOT / "data/runs/smollm2-greedy-joint").is_dir(), reason="no cached runs")]
 
 
@@ -37,19 +38,38 @@ def _executor():
 
 def test_every_notebook_is_listed():
     assert {p.stem for p in NB.glob("[0-9][0-9]_*.py")} == set(EXPECTED)
-    for stem in EXPECTED:  # paired, output-free .ipynb committed next to the source
-        import nbformat
 
-        nb = nbformat.read(NB / f"{stem}.ipynb", as_version=4)
-        assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 
 
 @pytest.mark.parametrize("stem", sorted(EXPECTED))
-def test_notebook_executes_and_writes_figures(stem):
+def test_paired_ipynb_is_clean(stem):
+    """What JupyterLab saving leaves behind (outputs, execution counts, another kernel, widget state) is caught
+    here; ``python notebooks/execute.py --clean`` removes it."""
+    import nbformat
+
+    nb = nbformat.read(NB / f"{stem}.ipynb", as_version=4)
+    fix = "run `.venv/bin/python notebooks/execute.py --clean`"
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.get("outputs") for c in code), f"{stem}.ipynb has outputs: {fix}"
+    assert all(c.get("execution_count") is None for c in code), f"{stem}.ipynb has execution counts: {fix}"
+    assert dict(nb.metadata.get("kernelspec", {})) == KERNELSPEC, f"{stem}.ipynb kernelspec changed: {fix}"
+    assert set(nb.metadata) <= {"jupytext", "kernelspec"}, f"{stem}.ipynb metadata {set(nb.metadata)}: {fix}"
+    assert "kernelspec:\n#     display_name: Python 3" in (NB / f"{stem}.py").read_text()
+
+
+@pytest.mark.parametrize("stem", sorted(EXPECTED))
+@NEEDS_RUNS[0]
+@NEEDS_RUNS[1]
+def test_notebook_executes_and_writes_figures(stem, record_property):
     if stem == "04_attention_predicts_rank" and not list((ROOT / "data/features").glob("*-attention.parquet")):
         pytest.skip("no cached attention features (make features)")
     start = time.time() - 1
     nb = _executor().execute(NB / f"{stem}.py", timeout=300, write_ipynb=False)
+    seconds = time.time() - start - 1
+    record_property("notebook_seconds", round(seconds, 1))  # printed in the run's summary (tests/conftest.py)
+    print(f"{stem}: {seconds:.0f} s")
     errors = [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
     for name in EXPECTED[stem]:

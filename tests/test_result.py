@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from pruneprobe import PruneprobeError, PruneResult
-from pruneprobe.result import n_keep_for
+from pruneprobe.core.result import n_keep_for
 
 
 def make_result(n=10, order=None):

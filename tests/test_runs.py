@@ -6,6 +6,7 @@ data are a few JSONL examples with very short reasoning, so full greedy runs tak
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -13,17 +14,18 @@ import signal
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
 from conftest import make_model_dir
+
+from pruneprobe.core.result import PruneResult
 from pruneprobe.errors import PruneprobeError
-from pruneprobe.result import PruneResult
-from pruneprobe.runs import RunConfig, _run_lock, build_tables, load_run, read_errors, run_pruning, safe_id
+from pruneprobe.runs import RunConfig, build_tables, load_run, read_errors, run_pruning
+from pruneprobe.runs.config import safe_id
+from pruneprobe.runs.locks import _run_lock
 
 SHORT = [
     {"id": "a", "question": "What is 2+3?", "reasoning": "2 plus 3 is 5.", "answer": "5"},
@@ -137,14 +139,21 @@ def test_run_writes_manifest_results_errors_and_tables(done_run):
     check_files_readable(out)
 
 
+def _patch_greedy(monkeypatch, prune):
+    """Make runs call ``prune`` for method "greedy" (runs find it in the method registry)."""
+    from pruneprobe.methods import registry
+
+    monkeypatch.setitem(registry.METHODS, "greedy", dataclasses.replace(registry.METHODS["greedy"], prune=prune))
+
+
 def test_resume_skips_done_examples_and_retries_failures(model_dir, short_data, done_run, tmp_path, monkeypatch):
-    import pruneprobe.greedy as greedy
+    import pruneprobe.core.greedy as greedy
 
     out = copy_run(done_run, tmp_path / "run")
     mtimes = {p.name: p.stat().st_mtime_ns for p in (out / "examples").iterdir()}
     calls = []
     real = greedy.greedy_prune
-    monkeypatch.setattr(greedy, "greedy_prune", lambda p, ex, *a, **k: calls.append(ex.id) or real(p, ex, *a, **k))
+    _patch_greedy(monkeypatch, lambda p, ex, *a, **k: calls.append(ex.id) or real(p, ex, *a, **k))
     run = run_pruning(config_for(model_dir, short_data), out, progress=False)
     assert calls == ["empty"]  # only the failed example is tried again
     assert {p.name: p.stat().st_mtime_ns for p in (out / "examples").iterdir()} == mtimes
@@ -152,7 +161,7 @@ def test_resume_skips_done_examples_and_retries_failures(model_dir, short_data, 
 
 
 def test_other_configuration_is_refused_naming_the_field(model_dir, short_data, done_run, tmp_path, monkeypatch):
-    import pruneprobe.models as models
+    import pruneprobe.runs.execute as models  # where runs load the pruner
 
     out = copy_run(done_run, tmp_path / "run")
 
@@ -194,7 +203,7 @@ def test_refuses_non_run_directory_and_a_locked_run(model_dir, short_data, tmp_p
 
 
 def test_load_run_uses_fresh_tables_and_rebuilds_stale_ones(done_run, tmp_path, monkeypatch):
-    import pruneprobe.runtables as runtables
+    import pruneprobe.runs.tables as runtables
 
     out = copy_run(done_run, tmp_path / "run")
     with monkeypatch.context() as m:
@@ -209,7 +218,7 @@ def test_load_run_uses_fresh_tables_and_rebuilds_stale_ones(done_run, tmp_path, 
 
 def test_table_freshness_follows_file_contents_not_mtimes(done_run, tmp_path, monkeypatch):
     """A fresh clone gives every file a new mtime: committed tables must stay fresh; an edit must not."""
-    import pruneprobe.runtables as runtables
+    import pruneprobe.runs.tables as runtables
 
     out = tmp_path / "run"
     shutil.copytree(done_run, out, copy_function=shutil.copyfile)  # new mtimes, like a clone
@@ -238,14 +247,17 @@ def test_dispatch_to_baselines_and_tokenskip(model_dir, short_data, tmp_path, mo
         seen.append((ex.id, method, objective, seed, kw))
         return fake_result(ex, method)
 
-    def tokenskip_prune(pruner, ex, classifier, keep_ratio=None, objective="joint"):
+    def tokenskip_prune(pruner, ex, objective="joint", *, classifier=None, keep_ratio=None):
         seen.append((ex.id, classifier, keep_ratio, objective))
         return fake_result(ex, "tokenskip")
 
-    monkeypatch.setitem(sys.modules, "pruneprobe.baselines", types.SimpleNamespace(
-        prune_baseline=prune_baseline, list_methods=lambda: ["surprisal", "h2o", "uniform", "random"]))
-    monkeypatch.setitem(sys.modules, "pruneprobe.tokenskip", types.SimpleNamespace(
-        tokenskip_prune=tokenskip_prune, load_token_classifier=lambda name: f"clf:{name}"))
+    import pruneprobe.runs.worker as worker
+    from pruneprobe.methods import registry
+
+    monkeypatch.setattr(worker, "prune_baseline", prune_baseline)
+    monkeypatch.setattr(worker, "load_token_classifier", lambda name: f"clf:{name}")
+    monkeypatch.setitem(registry.METHODS, "tokenskip", dataclasses.replace(registry.METHODS["tokenskip"],
+                                                                          prune=tokenskip_prune))
     config = RunConfig(dataset="gsm_symbolic", n=3, seed=3, pruner=str(model_dir), method="random", objective="answer")
     run = run_pruning(config, tmp_path / "r", progress=False)
     ids = [f"gsm_symbolic-3-{i}" for i in range(3)]
@@ -391,14 +403,13 @@ def test_status_running_only_while_the_lock_is_held(done_run, tmp_path):
 
 
 def test_a_failed_resume_leaves_the_manifest_incomplete(model_dir, short_data, done_run, tmp_path, monkeypatch):
-    import pruneprobe.greedy as greedy
 
     out = copy_run(done_run, tmp_path / "run")
 
     def crash(*a, **k):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(greedy, "greedy_prune", crash)
+    _patch_greedy(monkeypatch, crash)
     with pytest.raises(RuntimeError, match="out of memory"):
         run_pruning(config_for(model_dir, short_data), out, progress=False)
     assert json.loads((out / "manifest.json").read_text())["status"] == "incomplete"
@@ -423,16 +434,38 @@ def test_selection_records_the_examples_it_passes_over(model_dir, tmp_path):
 
 def test_an_explicit_dtype_equal_to_the_default_is_the_same_configuration(done_run, model_dir, short_data, tmp_path,
                                                                           monkeypatch):
-    import pruneprobe.greedy as greedy
+    import pruneprobe.core.greedy as greedy
 
     out = copy_run(done_run, tmp_path / "run")
     assert json.loads((out / "manifest.json").read_text())["config"]["dtype"] is None  # made with the default
     calls = []
     real = greedy.greedy_prune
-    monkeypatch.setattr(greedy, "greedy_prune", lambda p, ex, *a, **k: calls.append(ex.id) or real(p, ex, *a, **k))
+    _patch_greedy(monkeypatch, lambda p, ex, *a, **k: calls.append(ex.id) or real(p, ex, *a, **k))
     for dtype in ("float32", "fp32", None):  # on this CPU the default is float32
         run = run_pruning(config_for(model_dir, short_data, dtype=dtype, device="cpu"), out, progress=False)
         assert run.example_ids == ["a", "b/2"]
     assert calls == ["empty"] * 3  # resumed: only the failed example was tried again
     with pytest.raises(PruneprobeError, match=r"dtype: 'float32' in the run, 'bfloat16' now"):
         run_pruning(config_for(model_dir, short_data, dtype="bfloat16"), out, progress=False)
+
+
+def test_batched_examples_give_the_same_run(model_dir, short_data, done_run, tmp_path):
+    """--batch-examples: the examples advance in lockstep; same orders and scores, the failing one recorded."""
+    run = run_pruning(config_for(model_dir, short_data), tmp_path / "batched", progress=False, batch_examples=2)
+    reference = load_run(done_run)
+    assert run.example_ids == reference.example_ids == ["a", "b/2"]
+    for example_id in run.example_ids:
+        a, b = reference.result(example_id), run.result(example_id)
+        assert a.deletion_order == b.deletion_order
+        np.testing.assert_allclose(np.asarray(a.candidate_scores, float), np.asarray(b.candidate_scores, float),
+                                   atol=1e-3, equal_nan=True)
+    assert [e["example_id"] for e in read_errors(tmp_path / "batched")] == ["empty"]
+
+
+@pytest.mark.parametrize("kw, message", [({"batch_examples": 0}, "batch_examples must be a positive integer"),
+                                         ({"batch_examples": 2, "method": "uniform"}, "exact greedy pruning only"),
+                                         ({"batch_examples": 2, "strategy": "shortlist"}, "exact greedy pruning only")])
+def test_bad_batching_is_refused_before_loading(model_dir, short_data, tmp_path, kw, message):
+    batch = kw.pop("batch_examples")
+    with pytest.raises(PruneprobeError, match=message):
+        run_pruning(config_for(model_dir, short_data, **kw), tmp_path / "x", progress=False, batch_examples=batch)

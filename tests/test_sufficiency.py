@@ -8,11 +8,15 @@ import pytest
 from conftest import tiny_pruner
 
 from pruneprobe import Example, PruneprobeError
-from pruneprobe.encoding import encode_example
-from pruneprobe.result import TRACE_KEYS, PruneResult
-from pruneprobe.sufficiency import (answer_from_continuation, bootstrap_ci, evaluate_sufficiency, generate_greedy,
-                                    sufficiency_prompt)
-
+from pruneprobe.core.encoding import encode_example
+from pruneprobe.core.result import TRACE_KEYS, PruneResult
+from pruneprobe.distill.sufficiency import (
+    answer_from_continuation,
+    bootstrap_ci,
+    evaluate_sufficiency,
+    generate_greedy,
+    sufficiency_prompt,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -158,7 +162,7 @@ def test_sufficiency_command_writes_tables_for_labelled_runs(tmp_path, monkeypat
 
 
 def test_paired_difference_pairs_examples_and_bootstraps():
-    from pruneprobe.sufficiency import paired_difference
+    from pruneprobe.distill.sufficiency import paired_difference
 
     rows = [dict(method=m, keep_ratio=0.7, example_id=i, correct=c)
             for i, (a, b) in enumerate([(1, 0), (1, 0), (1, 1), (0, 0)]) for m, c in (("g", a), ("u", b))]

@@ -6,16 +6,16 @@ import pytest
 import torch
 
 from pruneprobe.data import PROMPT_FORMATS, Example, load_examples
+from pruneprobe.data.models import Pruner
+from pruneprobe.data.teacher import ChainGeneration, generate_chains
 from pruneprobe.errors import PruneprobeError
-from pruneprobe.models import Pruner
-from pruneprobe.teacher import ChainGeneration, generate_chains
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
     from transformers import AutoTokenizer
 
-    from pruneprobe.models import materialize_embedded
+    from pruneprobe.data.models import materialize_embedded
 
     try:
         path = materialize_embedded("smollm2-135m")

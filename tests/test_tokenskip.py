@@ -6,13 +6,19 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import tiny_pruner
+
 from pruneprobe import Example, PruneprobeError, PruneResult
-from pruneprobe.encoding import encode_example
-from pruneprobe.tokenskip import (
-    load_token_classifier, search_rate, threshold_for_rate, token_keep_scores, tokenskip_keep_mask,
-    tokenskip_prune, word_keep_probs, WordProbs,
+from pruneprobe.core.encoding import encode_example
+from pruneprobe.methods.tokenskip import (
+    WordProbs,
+    load_token_classifier,
+    search_rate,
+    threshold_for_rate,
+    token_keep_scores,
+    tokenskip_keep_mask,
+    tokenskip_prune,
+    word_keep_probs,
 )
 
 LONG_CHAIN = (
@@ -179,7 +185,7 @@ def test_prune_result_end_to_end(llama, clf, tmp_path):
 
 
 def test_keep_ratio_and_traces(llama, clf):
-    from pruneprobe.scoring import state_logprob_batch, traces_from_state
+    from pruneprobe.core.scoring import state_logprob_batch, traces_from_state
 
     r = tokenskip_prune(llama, SHORT, clf, keep_ratio=0.7, objective="answer")
     n_kept = r.metadata["tokenskip_rates"]["0.7"]["n_kept"]
@@ -192,7 +198,7 @@ def test_keep_ratio_and_traces(llama, clf):
 
 
 def test_prune_baseline_dispatch(llama, clf):
-    from pruneprobe.baselines import prune_baseline
+    from pruneprobe.methods.registry import prune_baseline
 
     r = prune_baseline(llama, SHORT, "tokenskip", classifier=clf, traces=False)
     assert r.method == "tokenskip"

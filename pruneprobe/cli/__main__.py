@@ -1,0 +1,5 @@
+import sys
+
+from pruneprobe.cli.app import main
+
+sys.exit(main())

@@ -1,0 +1,232 @@
+"""The fast scorer's self-check: is it exact for this model?
+
+The fast scorer builds its own packed 4-D attention masks and reuses the model's cache, so a
+model whose attention it misreads (a window it does not know of, a layout added to transformers
+later) would get wrong scores with no error. Before it is trusted for a model, ``check_fast_scorer``
+scores a short synthetic chain with it and with a full recompute of each sequence: the state's
+log-probs, a few candidates' vectors under both objectives, the state after a deletion. The
+model's sliding window(s) are shrunk to a few tokens meanwhile, so the chain crosses them.
+``resolve_scorer`` runs the check once per ``Pruner`` (cached on it) and, on a difference above
+``tolerance_for(dtype)``, falls back to the naive scorer with a warning, or raises.
+
+Gotchas: the cached result describes the model as it was checked; a model cast to another
+dtype is checked again, but other changes afterwards (config, weights, attention implementation)
+are the user's business: set ``pruner.scorer_check = None`` to re-check. A bare model (no
+``Pruner``) is re-checked at every call.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+from pruneprobe.core.fastscore import FastScorer
+from pruneprobe.core.scoring import NaiveScorer, state_logprob_batch
+from pruneprobe.data.models import Pruner
+from pruneprobe.errors import PruneprobeError
+
+logger = logging.getLogger(__name__)
+
+CHECK_MODES = ("warn", "raise", "off")
+CHECK_WINDOW = 3  # sliding windows are shrunk to this many tokens during the check
+
+
+@dataclass(frozen=True)
+class ScorerCheck:
+    """The outcome of one self-check: largest ``|fast - naive|`` log-prob (nats) over every
+    checked entry (``None`` when the fast scorer raised; ``error`` then says what)."""
+
+    model_type: str
+    dtype: str
+    max_diff: float | None
+    tolerance: float
+    seconds: float
+    error: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not self.error and self.max_diff is not None and self.max_diff <= self.tolerance
+
+    @property
+    def status(self) -> str:
+        return "error" if self.error else "passed" if self.passed else "failed"
+
+    def problem(self) -> str:
+        """What went wrong, for the warning or the error."""
+        if self.error:
+            return f"the fast scorer failed on model type {self.model_type!r} ({self.error})"
+        return (f"the fast scorer disagrees with the naive reference on model type {self.model_type!r} "
+                f"({self.dtype}): largest difference {self.max_diff:.3g} nats > tolerance {self.tolerance:.3g}")
+
+
+def check_metadata(check: ScorerCheck | None) -> dict:
+    """Result metadata: the check's status and largest difference (``None``: not run, or no finite
+    difference)."""
+    finite = check is not None and check.max_diff is not None and math.isfinite(check.max_diff)
+    return {"scorer_check": check.status if check else None,
+            "scorer_check_max_diff": check.max_diff if finite else None}
+
+
+def tolerance_for(dtype: torch.dtype) -> float:
+    """Largest ``|fast - naive|`` log-prob accepted: rounding, not structure (a wrong mask costs nats).
+
+    In bf16 the packed and the full forward of SmolLM2-135M / Gemma-3-270M differ by up to 0.3 /
+    0.4 nats on the check's chain; ignoring Gemma 3's (shrunk) window costs 13 nats.
+
+    >>> tolerance_for(torch.float32), tolerance_for(torch.float16), tolerance_for(torch.bfloat16)
+    (0.001, 0.25, 1.0)
+    """
+    if torch.finfo(dtype).bits >= 32:
+        return 1e-3
+    return 1.0 if dtype == torch.bfloat16 else 0.25
+
+
+@contextmanager
+def shrunk_windows(config, window: int = CHECK_WINDOW):
+    """Temporarily set ``config.sliding_window`` to ``window`` when it is larger, so a short chain
+    crosses it; restored on exit. Both scorers read it when they build masks, at forward time."""
+    old = getattr(config, "sliding_window", None)
+    shrink = isinstance(old, int) and not isinstance(old, bool) and old > window
+    if shrink:
+        config.sliding_window = window
+    try:
+        yield
+    finally:
+        if shrink:
+            config.sliding_window = old
+
+
+def _dtype_name(model) -> str:
+    return str(next(model.parameters()).dtype).replace("torch.", "")
+
+
+def _max_diff(fast: torch.Tensor, naive: torch.Tensor) -> float:
+    """Largest absolute difference; NaN in one and not the other counts as infinite."""
+    fast, naive = fast.double(), naive.double()
+    if not torch.equal(torch.isnan(fast), torch.isnan(naive)):
+        return math.inf
+    both = ~torch.isnan(fast)
+    return float((fast[both] - naive[both]).abs().max()) if both.any() else 0.0
+
+
+def _synthetic_chain(model, n_prefix: int, n_kept: int, n_suffix: int, seed: int):
+    """Random token ids from the middle of the vocabulary (ordinary tokens, not special ones)."""
+    vocab = model.get_input_embeddings().num_embeddings
+    lo, hi = vocab // 8, max(vocab // 2, vocab // 8 + 1)
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randint(lo, hi, (n,), generator=g) for n in (n_prefix, n_kept, n_suffix)]
+
+
+@torch.no_grad()
+def _compare(model, n_prefix: int, n_kept: int, n_suffix: int, seed: int) -> float:
+    """Largest difference between the fast scorer and a full recompute of each sequence (one
+    batched forward). Fast: the state's log-probs; three candidates' vectors (first, middle, last
+    kept token: two packed rows, the first one's suffix crossing the window); then, after deleting
+    the middle one (its suffix adopted, no forward), the new state and, on the answer-only path,
+    the first and last candidates (the last one attends to the adopted keys).
+
+    A small model on a CPU costs ~0.1 s a forward before its first token, so the check keeps to
+    four forwards. The recompute after deleting a token that was not just scored uses the same
+    machinery (a cached prefix under the model's own mask) and is left to the test suite."""
+
+    def without(seq, j):
+        return torch.cat([seq[:j], seq[j + 1 :]])
+
+    prefix, kept, suffix = _synthetic_chain(model, n_prefix, n_kept, n_suffix, seed)
+    fast = FastScorer(model, batch_tokens=4 * (n_kept + n_suffix))
+    fast.reset(prefix, kept, suffix)
+    k = fast.n_kept
+    cands = [0, k // 2, k - 1]
+    rows = [kept] + [without(kept, j) for j in cands]  # the sequences the naive forward scores
+    got = [(fast.state_logprobs(), 0, 0)]  # (fast vector, its row, first column compared)
+    full = fast.candidate_logprobs(cands)
+    got += [(full[c], 1 + c, 0) for c in range(len(cands))]
+    fast.delete(cands[1])
+    got.append((fast.state_logprobs(), 2, 0))  # the deleted candidate's row is the new state
+    answer = fast.candidate_logprobs([0, k - 2], answer_only=True)[:, k - 2 :]
+    for c, j in enumerate([0, k - 2]):
+        got.append((answer[c], len(rows), k - 2))
+        rows.append(without(rows[2], j))
+    naive = state_logprob_batch(model, prefix, rows, suffix, batch_tokens=1 << 20)
+    return max(_max_diff(vec, naive[row][start:]) for vec, row, start in got)
+
+
+def check_fast_scorer(model, n_prefix: int = 1, n_kept: int = 5, n_suffix: int = 2, seed: int = 0,
+                      window: int = CHECK_WINDOW) -> ScorerCheck:
+    """Score a synthetic chain with both scorers (sliding windows shrunk to ``window``) and compare.
+
+    >>> check_fast_scorer(model).passed   # doctest: +SKIP
+    True
+    """
+    if n_prefix < 1 or n_kept < 4 or n_suffix < 1:
+        raise PruneprobeError(f"the check needs n_prefix >= 1, n_kept >= 4, n_suffix >= 1; got {n_prefix}, {n_kept}, {n_suffix}")
+    dtype = next(model.parameters()).dtype
+    model_type = str(getattr(model.config, "model_type", type(model).__name__))
+    t0 = time.perf_counter()
+    max_diff, error = None, ""
+    try:
+        with shrunk_windows(model.config, window):
+            max_diff = _compare(model, n_prefix, n_kept, n_suffix, seed)
+    except Exception as exc:  # any failure of the fast path (or the model under it) means: do not trust it
+        error = f"{type(exc).__name__}: {exc}"
+    return ScorerCheck(model_type, _dtype_name(model), max_diff, tolerance_for(dtype),
+                       time.perf_counter() - t0, error)
+
+
+def resolve_scorer(pruner_or_model, mode: str = "warn") -> tuple[str, ScorerCheck | None]:
+    """``("fast", check)`` when the fast scorer passes its self-check (or ``mode="off"``: no check,
+    ``None``), else ``("naive", check)`` with a warning (``mode="warn"``) or a ``PruneprobeError``
+    (``mode="raise"``). A ``Pruner`` caches the check in ``scorer_check``."""
+    if mode not in CHECK_MODES:
+        raise PruneprobeError(f"unknown scorer check {mode!r}; use one of {', '.join(CHECK_MODES)}")
+    if mode == "off":
+        return "fast", None
+
+    pruner = pruner_or_model if isinstance(pruner_or_model, Pruner) else None
+    model = pruner.model if pruner is not None else pruner_or_model
+    check = pruner.scorer_check if pruner is not None else None
+    if check is None or check.dtype != _dtype_name(model):  # a pruner cast to another dtype: check again
+        check = check_fast_scorer(model)
+        if pruner is not None:
+            pruner.scorer_check = check
+    if check.passed:
+        return "fast", check
+    if mode == "raise":
+        raise PruneprobeError(f"{check.problem()}; use scorer='naive' (exact, slower), or scorer_check='warn' to fall back to it")
+    logger.warning("%s; using the naive scorer (exact, slower). scorer_check='raise' makes this an error", check.problem())
+    return "naive", check
+
+
+def make_scorer(model, scorer: str = "fast", batch_tokens: int | None = None, answer_only: bool = False,
+                check: str = "warn"):
+    """A scorer for ``model`` (a ``Pruner`` or a bare transformers model): ``"fast"`` or ``"naive"``.
+
+    ``"fast"`` is first checked against the naive reference (``exactness.resolve_scorer``; cached
+    on a ``Pruner``): on a difference ``check="warn"`` (default) falls back to the naive scorer with
+    a warning, ``check="raise"`` raises, ``check="off"`` skips the check. The returned scorer's
+    ``name`` says which one runs and its ``check`` holds the check's result (``None``: not run).
+    """
+    if scorer not in ("fast", "naive"):
+        raise PruneprobeError(f"unknown scorer {scorer!r}; use 'fast' or 'naive'")
+    if check not in CHECK_MODES:
+        raise PruneprobeError(f"unknown scorer check {check!r}; use one of {', '.join(CHECK_MODES)}")
+    result = None
+    if scorer == "fast":
+        scorer, result = resolve_scorer(model, check)
+    model = model.model if isinstance(model, Pruner) else model
+    if scorer == "naive":
+        engine = NaiveScorer(model, batch_tokens=batch_tokens or 4096)
+    else:
+        cuda = next(model.parameters()).device.type == "cuda"
+        if batch_tokens is None:  # CPU: small chunks keep the block-diagonal attention waste low
+            batch_tokens = 16384 if cuda else 768
+        # suffixes kept for the next deletion to adopt (~50 KB a token for the 135M model): more on a GPU
+        engine = FastScorer(model, batch_tokens=batch_tokens, lm_head_everywhere=not answer_only,
+                            reuse_tokens=4 * batch_tokens if cuda else 4096)
+    engine.check = result
+    return engine

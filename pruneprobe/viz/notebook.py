@@ -1,0 +1,124 @@
+"""What only the notebooks share: where the repository, its cached data and figures are, the cached
+runs under the names the figures show, and the rule labels with their cache.
+
+Canonical pattern (a notebook's first cell)::
+
+    from pruneprobe.viz.notebook import FIG, ROOT, SETTING, load_cached_results, load_labels, setup
+    setup()                                        # paper style
+    results = load_cached_results()                # {"Greedy, joint objective": [PruneResult, ...], ...}
+    labels = load_labels(results)                  # cached rule labels + the examples they miss
+    corr = rank_correlation_table(results)         # slow tables come from data/tables (``make tables``)
+
+Gotchas:
+- ``ROOT`` is found from the working directory (the repository or its ``notebooks/``), so the
+  notebooks run from either; ``FIG`` is ``ROOT/figures``.
+- Labels depend only on the tokens: one table covers every run of one pruner on the same examples.
+- The slow tables (rank correlation, regressions) are cached in ``data/tables`` with a key of their
+  inputs (``analysis.cache``): rebuilt when the runs or features change, or by ``make tables``
+  (``python -m pruneprobe.viz.notebook``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import pandas as pd
+
+from pruneprobe.analysis.cache import rank_correlation_cached, regression_cached
+from pruneprobe.analysis.categories import label_result
+from pruneprobe.analysis.regression import regression_table
+from pruneprobe.core.result import PruneResult
+from pruneprobe.runs.tables import load_run
+from pruneprobe.viz.style import LAGS, display_name, set_style
+
+
+def repo_root(start=None) -> Path:
+    """The nearest of ``start`` (default: the working directory) and its parents holding ``data/``."""
+    here = Path(start or Path.cwd()).resolve()
+    return next((p for p in (here, *here.parents) if (p / "data").is_dir()), here)
+
+
+ROOT = repo_root()
+DATA, FIG = ROOT / "data", ROOT / "figures"
+TABLES = DATA / "tables"
+SETTING = "SmolLM2-135M pruner (bf16, exact greedy), gsm_symbolic chains"
+
+# The cached runs of ``data/runs`` (``make runs``), by their short label; results come back keyed by
+# ``display_name(label)``, e.g. "Greedy, joint objective".
+CACHED_RUNS = {"greedy joint": "smollm2-greedy-joint", "greedy answer": "smollm2-greedy-answer",
+               "surprisal": "smollm2-surprisal-joint", "h2o": "smollm2-h2o-joint",
+               "uniform": "smollm2-uniform-joint", "random": "smollm2-random-joint"}
+GREEDY_JOINT, GREEDY_ANSWER = display_name("greedy joint"), display_name("greedy answer")
+LABEL_COLUMNS = ["example_id", "index", "token", "category"]
+
+
+def setup() -> None:
+    """Paper style for every figure of the notebook."""
+    set_style()
+
+
+def load_cached_results(labels: Iterable[str] | None = None, runs_dir=None) -> dict[str, list[PruneResult]]:
+    """Results of the cached runs present under ``runs_dir`` (``data/runs``), keyed by name in words.
+
+    >>> results = load_cached_results(["greedy joint", "uniform"])  # doctest: +SKIP
+    >>> list(results)                                               # doctest: +SKIP
+    ['Greedy, joint objective', 'Uniform']
+    """
+    runs_dir = Path(runs_dir or DATA / "runs")
+    chosen = CACHED_RUNS if labels is None else {label: CACHED_RUNS[label] for label in labels}
+    return {display_name(label): list(load_run(runs_dir / name).results())
+            for label, name in chosen.items() if (runs_dir / name).is_dir()}
+
+
+def load_labels(results, pattern: str = "smollm2-*-rules.parquet", labels_dir=None) -> pd.DataFrame:
+    """Rule labels (``example_id, index, token, category``) of every example in ``results`` (a list or
+    ``{run: [results]}``): the cached tables matching ``pattern``, plus labels made now for the rest."""
+    runs = results if isinstance(results, Mapping) else {"": results}
+    cached = [pd.read_parquet(p) for p in sorted(Path(labels_dir or DATA / "labels").glob(pattern))]
+    labels = pd.concat(cached) if cached else pd.DataFrame(columns=LABEL_COLUMNS)
+    have = set(labels["example_id"])
+    extra = {r.example_id: label_result(r) for rs in runs.values() for r in rs if r.example_id not in have}
+    labels = pd.concat([labels, *extra.values()]).drop_duplicates(["example_id", "index"])
+    print(f"labels for {labels.example_id.nunique()} examples ({len(extra)} labelled now)")
+    return labels.reset_index(drop=True)
+
+
+def load_regression_table(runs_dir=None, features_dir=None) -> pd.DataFrame:
+    """``regression_table`` of the greedy joint run's examples that have cached attention features."""
+    results = list(load_run(Path(runs_dir or DATA / "runs") / CACHED_RUNS["greedy joint"]).results())
+    files = sorted(Path(features_dir or DATA / "features").glob("smollm2-*-attention.parquet"))
+    feats = pd.concat([pd.read_parquet(p) for p in files]).drop_duplicates(["example_id", "index"])
+    have = set(feats["example_id"])
+    print(f"feature files: {[p.name for p in files]}; {len(results)} greedy joint examples, "
+          f"{sum(r.example_id in have for r in results)} with cached attention features")
+    return regression_table([r for r in results if r.example_id in have], feats)
+
+
+def rank_correlation_table(results, lags=LAGS, refresh: bool = False) -> pd.DataFrame:
+    """``rank_correlation_by_lag`` (1,000 bootstrap draws, seed 0), cached in ``data/tables``."""
+    return rank_correlation_cached(results, TABLES / "rank_correlation.csv", lags=lags, n_boot=1000, seed=0,
+                                   refresh=refresh)
+
+
+def regression_tables(table: pd.DataFrame, refresh: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Held-out regression scores and per-layer fits (5 GroupKFold folds, seed 0), cached in ``data/tables``."""
+    return regression_cached(table, TABLES, n_splits=min(5, table["example_id"].nunique()), seed=0,
+                             mlp_max_iter=200, refresh=refresh)
+
+
+def build_tables(refresh: bool = True) -> None:
+    """Remake every cached table of ``data/tables`` from the cached runs and features (``make tables``)."""
+    greedy = load_cached_results(["greedy joint", "greedy answer"])
+    print(rank_correlation_table(greedy, refresh=refresh).round(3).to_string(index=False))
+    if list((DATA / "features").glob("smollm2-*-attention.parquet")):
+        scores, layers = regression_tables(load_regression_table(), refresh=refresh)
+        print(f"{len(scores)} regression score rows, {len(layers)} layer rows")
+
+
+__all__ = ["ROOT", "DATA", "FIG", "SETTING", "CACHED_RUNS", "GREEDY_JOINT", "GREEDY_ANSWER", "repo_root", "setup",
+           "load_cached_results", "load_labels", "TABLES", "load_regression_table", "rank_correlation_table",
+           "regression_tables", "build_tables"]
+
+if __name__ == "__main__":
+    build_tables()
