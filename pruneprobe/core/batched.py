@@ -33,7 +33,7 @@ from pruneprobe.core.cost import DEFAULT_MAX_HOURS, check_max_hours, estimate_co
 from pruneprobe.core.encoding import EncodedExample, encode_example
 from pruneprobe.core.exactness import check_metadata, make_scorer
 from pruneprobe.core.fastscore import FastScorer
-from pruneprobe.core.greedy import Exact, GreedyRun, greedy_prune, run_metadata
+from pruneprobe.core.greedy import Exact, GreedyRun, greedy_prune, run_metadata, step_bar
 from pruneprobe.core.multiscorer import MultiScorer
 from pruneprobe.core.result import TRACE_KEYS, PruneResult
 from pruneprobe.core.scoring import Objective, resolve_objective
@@ -80,7 +80,7 @@ def greedy_prune_many(
                              scorer_check=scorer_check, batch_tokens=batch_tokens, progress=progress,
                              max_hours=max_hours) for ex in examples]
     packer = MultiScorer(pruner.model, batch_tokens=first.batch_tokens, reuse_tokens=first.reuse_tokens)
-    bar = _progress(progress, sum(n for _, n in plans), len(examples))
+    bar = step_bar(progress, sum(n for _, n in plans), f"({len(examples)} examples)")
     results: list[PruneResult | None] = [None] * len(examples)
     pending, active = deque(range(len(examples))), []
     while pending or active:
@@ -226,19 +226,3 @@ def lockstep(packer: MultiScorer, chains: list[Chain], bar) -> None:
     for i, (chain, lp, j) in enumerate(zip(chains, logprobs, picks)):
         chain.deleted(j, lp, states.get(i))
     bar.update(len(chains))
-
-
-def _progress(enabled: bool, total: int, n_examples: int):
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=f"steps ({n_examples} examples)", leave=False, unit="del")
-
-
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def close(self):
-        pass

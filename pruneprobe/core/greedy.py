@@ -83,7 +83,7 @@ def greedy_prune(
     engine = make_scorer(pruner, scorer, batch_tokens, answer_only=not obj.needs_reasoning_logprobs, check=scorer_check)
     t0 = time.perf_counter()
     run = GreedyRun.start(engine, enc, obj, plan, n_steps, example.id)
-    run.prune(_progress(progress, n_steps, example.id), on_step)
+    run.prune(step_bar(progress, n_steps, example.id), on_step)
     elapsed = time.perf_counter() - t0
     return PruneResult(
         example_id=example.id, method="greedy", objective=obj.name,
@@ -272,7 +272,8 @@ def run_metadata(pruner: Pruner, enc, objective: str, **extra) -> dict:
     }
 
 
-def _progress(enabled: bool, total: int, name: str):
+def step_bar(enabled: bool, total: int, name: str):
+    """A progress bar over deletions (``steps <name>``), or one that does nothing."""
     if not enabled:
         return _NoBar()
     from tqdm.auto import tqdm
