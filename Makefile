@@ -101,4 +101,4 @@ figures: $(STAMP)
 # The slow tables the notebooks read (data/tables: rank correlation, attention regressions), remade from the
 # cached runs and features; the notebooks also remake them by themselves when their inputs change.
 tables: $(STAMP)
-	$(PY) -m pruneprobe.viz.notebook
+	$(PY) -m pruneprobe.cli tables

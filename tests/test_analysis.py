@@ -205,6 +205,72 @@ def test_regression_linear_target_and_noise():
         attention_rank_regression(df.query("example_id == 'e0'"), "linear", models=("ridge",))
 
 
+def study_table(n_ex=24, n_tok=20, seed=1) -> pd.DataFrame:
+    """Synthetic features with tokens and labels: ``on_attention`` depends only on one attention
+    column, ``on_position`` only on position."""
+    from pruneprobe.analysis.regression import context_features
+
+    df = synthetic_features(n_ex, n_tok, seed)
+    rng = np.random.default_rng(seed)
+    df["token"] = rng.choice([" the", " 3", "=", ".", "Tom", "\n"], size=len(df))
+    labels = df[["example_id", "index"]].assign(category=rng.choice(["SymbMath", "Grammar"], size=len(df)))
+    df["on_attention"] = df["attn_L0_later_max"] + 0.1 * rng.normal(size=len(df))
+    df["on_position"] = df["position"] + 0.05 * rng.normal(size=len(df))
+    return context_features(df, labels)
+
+
+def test_context_features_and_feature_sets():
+    from pruneprobe.analysis.regression import _feature_sets
+
+    df = study_table()
+    assert {"ctx_tokens_to_end", "ctx_digit", "ctx_cat_SymbMath", "ctx_cat_Grammar"} <= set(df.columns)
+    assert df.loc[df["token"] == " 3", "ctx_digit"].eq(1).all() and df.loc[df["token"] == "=", "ctx_math"].eq(1).all()
+    assert (df.groupby("example_id")["ctx_tokens_to_end"].min() == 0).all()
+    sets = _feature_sets(df, ("attention", "non-attention", "both"))
+    assert not set(sets["attention"]) & set(sets["non-attention"])
+    assert set(sets["both"]) == set(sets["attention"]) | set(sets["non-attention"])
+    with pytest.raises(PruneprobeError, match="context_features"):
+        _feature_sets(synthetic_features(3, 5), ("non-attention",))
+
+
+def test_attention_study_gain_only_where_attention_carries_the_target():
+    from pruneprobe.analysis.regression_study import GAIN, attention_study, study_summary
+
+    df = study_table()
+    scores = attention_study(df, targets=("on_attention", "on_position"), models=("ridge",), n_boot=100)
+    mean = study_summary(scores).set_index(["target", "feature_set"])
+    att, pos = mean.loc["on_attention"], mean.loc["on_position"]
+    assert att.loc["attention", "pearson"] > 0.9 and att.loc["non-attention", "pearson"] < 0.3
+    assert att.loc[GAIN, "pearson_lo"] > 0.5  # attention adds, and the CI says so
+    assert pos.loc["non-attention", "pearson"] > 0.9 and abs(pos.loc[GAIN, "pearson"]) < 0.02
+    assert pos.loc[GAIN, "pearson_lo"] <= 0.005  # nothing added: the CI reaches (about) 0
+    pooled = study_summary(scores, "pooled").set_index(["target", "feature_set"])
+    assert (pooled["pearson_lo"] <= pooled["pearson"]).all() and (pooled["pearson"] <= pooled["pearson_hi"]).all()
+    folds = scores[scores["fold"].map(lambda f: isinstance(f, int))]
+    assert folds.groupby(["target", "feature_set"]).size().eq(5).all()
+    assert (mean["n_examples"] == 24).all()
+
+
+def test_head_contribution_finds_the_head():
+    from pruneprobe.analysis.regression_study import head_contribution, layer_scores
+
+    df = study_table(n_ex=12, n_tok=15)
+    rng = np.random.default_rng(0)
+    heads = df[["example_id", "index"]].copy()
+    for layer in (0, 1):
+        for head in (0, 1, 2):
+            for src in ("answer", "later", "rest"):
+                heads[f"head_L{layer}_H{head}_{src}"] = rng.normal(size=len(df))
+    df["on_head"] = heads["head_L1_H2_rest"] + 0.1 * rng.normal(size=len(df))
+    out = head_contribution(df, heads, targets=("on_head",), n_splits=3).set_index(["layer", "head"])
+    assert len(out) == 6 and out["pearson"].idxmax() == (1, 2) and out.loc[(1, 2), "pearson"] > 0.9
+    assert out.drop(index=(1, 2))["pearson"].abs().max() < 0.3
+    layers = layer_scores(df, targets=("on_attention",), n_splits=3).set_index("layer")
+    assert layers.loc[0, "pearson"] > 0.9 and layers.loc[0, "pearson_lo"] < layers.loc[0, "pearson"]
+    with pytest.raises(PruneprobeError, match="cover"):
+        head_contribution(df, heads.iloc[:10], targets=("on_head",))
+
+
 # -- tiny-model greedy runs ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def greedy_runs():

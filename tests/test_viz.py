@@ -452,6 +452,43 @@ def test_every_figure_takes_its_colours_from_the_maps():
     plt.close("all")
 
 
+def _study_tables():
+    rows = []
+    for t in ("normalized_rank", "delta_loglik"):
+        for fs in ("attention", "non-attention", "both", "both - non-attention"):
+            for m in ("ridge", "mlp"):
+                v = 0.1 if fs.startswith("both -") else 0.5
+                rows.append(dict(target=t, feature_set=fs, model=m, pearson=v, pearson_lo=v - 0.05,
+                                 pearson_hi=v + 0.05, n_examples=120, n_test=5914))
+    layers = pd.DataFrame([dict(target=t, layer=layer, pearson=0.2, pearson_lo=0.15, pearson_hi=0.25, n_examples=120,
+                                n_tokens=5914) for t in ("normalized_rank", "delta_loglik") for layer in range(4)])
+    heads = pd.DataFrame([dict(target=t, layer=layer, head=h, pearson=0.1 * h, n_examples=120, n_tokens=5914)
+                          for t in ("normalized_rank", "delta_loglik") for layer in range(4) for h in range(3)])
+    return pd.DataFrame(rows), layers, heads
+
+
+def test_attention_study_figures_say_targets_n_and_use_model_colours():
+    from pruneprobe.viz.attention_figures import plot_attention_study, plot_head_scores, plot_layer_scores
+
+    viz.set_style()
+    summary, layers, heads = _study_tables()
+    fig = plot_attention_study(summary)
+    titles = [a.get_title() for a in fig.axes]
+    assert "pruning rank" in titles[0] and "post-deletion likelihood" in titles[1]
+    assert "attention adds (both − non-attention):\nridge +0.10 [+0.05, +0.15]" in titles[0]
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["attention", "non-attention", "both"]
+    captions = " ".join(t.get_text() for t in fig.texts)
+    assert "n = 120 examples, 5914 tokens" in captions
+    allowed = set(viz.style.MODEL_COLORS.values())
+    for f in (fig, plot_layer_scores(layers)):
+        assert {c for c in _all_artist_colors(f) if not _is_grey(c) and c != "#eaeaf2"} <= allowed
+    fig = plot_head_scores(heads)
+    assert "layer 0, head 2" in fig.axes[0].get_title()
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
 def test_cached_table_reuses_and_rebuilds_on_a_new_key(tmp_path):
     from pruneprobe.analysis.cache import cached_table, frame_digest, results_digest
 

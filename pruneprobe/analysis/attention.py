@@ -17,9 +17,10 @@ Features of reasoning token ``j`` (sequence position ``p``), for every layer ``l
 - ``attn_L{l}_rest_{mean,max}``: from every later position (later reasoning and after it).
 
 Each is, per head, the **mean over the receiving queries** of the attention probability from the
-query to ``p``; then ``_mean`` averages those over heads and ``_max`` takes the largest head.
-Plus ``position`` (``j / R``) and ``surprisal`` (``-log p(token | everything before it)``, nats,
-from the same forward).
+query to ``p``; then ``_mean`` averages those over heads and ``_max`` takes the largest head
+(``attention_head_features`` keeps them per head: ``head_L{l}_H{h}_{source}``). Plus
+``position`` (``j / R``) and ``surprisal`` (``-log p(token | everything before it)``, nats, from
+the same forward).
 
 Gotchas:
 - Attention probabilities exist only under ``attn_implementation="eager"`` (sdpa / flash never
@@ -141,8 +142,9 @@ def capture_attention(pruner, input_ids, layers: Sequence[int] | None = None, *,
     return saved
 
 
-def _reduce_received(w: torch.Tensor, rs: int, re_: int) -> torch.Tensor:
-    """``[H, S, S]`` probabilities -> ``[6, R]``: (answer, later, rest) x (mean, max) over heads."""
+def _reduce_received(w: torch.Tensor, rs: int, re_: int, per_head_out: bool = False) -> torch.Tensor:
+    """``[H, S, S]`` probabilities -> ``[6, R]``: (answer, later, rest) x (mean, max) over heads
+    (``[3, H, R]``, one row per source and head, with ``per_head_out``)."""
     r = re_ - rs
     a = w[:, rs:, rs:re_]  # queries from the reasoning start on, keys = reasoning tokens
     inside, after = a[:, :r], a[:, r:]  # [H, R, R] (query i, key j), [H, n_after, R]
@@ -152,7 +154,17 @@ def _reduce_received(w: torch.Tensor, rs: int, re_: int) -> torch.Tensor:
     later = later_sum / n_later.clamp(min=1)
     rest = (later_sum + after.sum(1)) / (n_later + after.shape[1])
     per_head = torch.stack([answer, later, rest])  # [3, H, R]
+    if per_head_out:
+        return per_head
     return torch.stack([per_head.mean(1), per_head.amax(1)], 1).reshape(6, r)
+
+
+def _encoded(pruner, example_or_encoded, example_id: str | None) -> tuple[EncodedExample, str | None]:
+    if isinstance(example_or_encoded, EncodedExample):
+        return example_or_encoded, example_id
+    if isinstance(example_or_encoded, Example):
+        return encode_example(pruner, example_or_encoded), example_id or example_or_encoded.id
+    raise PruneprobeError("attention features take an Example or an EncodedExample")
 
 
 def attention_features(pruner, example_or_encoded: Example | EncodedExample, *,
@@ -167,12 +179,7 @@ def attention_features(pruner, example_or_encoded: Example | EncodedExample, *,
     >>> feats[["index", "position", "attn_L0_answer_mean"]].head()  # doctest: +SKIP
     """
     pruner = as_pruner(pruner)
-    if isinstance(example_or_encoded, EncodedExample):
-        enc, eid = example_or_encoded, example_id
-    elif isinstance(example_or_encoded, Example):
-        enc, eid = encode_example(pruner, example_or_encoded), example_id or example_or_encoded.id
-    else:
-        raise PruneprobeError("attention_features takes an Example or an EncodedExample")
+    enc, eid = _encoded(pruner, example_or_encoded, example_id)
     rs, re_, r = enc.reasoning_start, enc.reasoning_end, enc.n_reasoning
     start = max(rs - 1, 0)  # logits at rs-1 .. re-2 predict the reasoning tokens
     saved, logits = _trace_attention(pruner, enc.input_ids, layers, lambda w: _reduce_received(w, rs, re_),
@@ -193,6 +200,36 @@ def attention_features(pruner, example_or_encoded: Example | EncodedExample, *,
     return pd.DataFrame(cols)
 
 
+def head_feature_name(layer: int, head: int, source: str) -> str:
+    """Column name of one per-head attention feature, e.g. ``head_L3_H2_answer``."""
+    return f"head_L{layer}_H{head}_{source}"
+
+
+def attention_head_features(pruner, example_or_encoded: Example | EncodedExample, *,
+                            layers: Sequence[int] | None = None, example_id: str | None = None,
+                            ensure_eager: bool = False) -> pd.DataFrame:
+    """One row per reasoning token: the attention each head gives it, not reduced over heads.
+
+    Columns: ``example_id, index`` then ``head_L{l}_H{h}_{answer,later,rest}`` (the per-head values
+    that ``attention_features`` averages or maxes over heads). One forward, no logits.
+
+    >>> heads = attention_head_features(pruner, example, layers=[0, 1])   # doctest: +SKIP
+    >>> heads["head_L0_H2_answer"].head()                                # doctest: +SKIP
+    """
+    pruner = as_pruner(pruner)
+    enc, eid = _encoded(pruner, example_or_encoded, example_id)
+    rs, re_, r = enc.reasoning_start, enc.reasoning_end, enc.n_reasoning
+    saved, _ = _trace_attention(pruner, enc.input_ids, layers, lambda w: _reduce_received(w, rs, re_, True),
+                                ensure_eager=ensure_eager)
+    cols: dict[str, object] = {"example_id": eid, "index": np.arange(r)}
+    for layer, vals in saved.items():
+        v = vals.double().numpy()  # [3, H, R]
+        for si, source in enumerate(SOURCES):
+            for head in range(v.shape[1]):
+                cols[head_feature_name(layer, head, source)] = v[si, head]
+    return pd.DataFrame(cols)
+
+
 def attention_features_many(pruner, examples: Iterable[Example], *, layers: Sequence[int] | None = None,
                             ensure_eager: bool = False, progress: bool = False) -> pd.DataFrame:
     """``attention_features`` of several examples, concatenated (one forward each)."""
@@ -207,5 +244,5 @@ def attention_features_many(pruner, examples: Iterable[Example], *, layers: Sequ
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-__all__ = ["attention_features", "attention_features_many", "capture_attention", "attention_module_paths",
+__all__ = ["attention_features", "attention_features_many", "attention_head_features", "head_feature_name", "capture_attention", "attention_module_paths",
            "eager_attention", "feature_columns", "feature_layers", "feature_name", "SOURCES"]

@@ -3,14 +3,19 @@ from; a table is recomputed when its inputs or parameters change (or on ``refres
 
 Canonical pattern::
 
-    from pruneprobe.analysis.cache import rank_correlation_cached, regression_cached
+    from pruneprobe.analysis.cache import attention_study_cached, rank_correlation_cached
     corr = rank_correlation_cached(results, "data/tables/rank_correlation.csv")     # seconds -> instant
-    scores, layers = regression_cached(table, "data/tables")                         # ridge, MLP, per layer
+    study, layers = attention_study_cached(table, "data/tables")                   # ridge, MLP, per layer
+    study, layers = attention_study_cached(context_features(table, labels), "data/tables")   # both targets
+    heads = head_contribution_cached(table, lambda: results, "data/tables")  # loads the model on a miss
 
 Gotchas:
 - The key hashes the inputs themselves (deletion orders and candidate scores; the regression table's
   values), not file dates, so a fresh checkout reuses the committed tables and new runs rebuild them.
 - ``<name>.json`` beside each table holds the key, the parameters and how long the build took.
+- The per-head table needs features the cached parquet does not hold (it averages over heads): on a
+  miss it loads the pruner and runs one eager forward per example (float32: bf16 matmuls are ~6x
+  slower on a CPU; about 2 s per example there), then fits ridge per layer x head.
 """
 
 from __future__ import annotations
@@ -25,7 +30,10 @@ import numpy as np
 import pandas as pd
 
 from pruneprobe.analysis.dynamics import rank_correlation_by_lag
-from pruneprobe.analysis.regression import attention_rank_regression, layer_contribution
+from pruneprobe.analysis.regression_study import attention_head_features_many, attention_study, head_contribution
+from pruneprobe.analysis.regression_study import layer_scores
+from pruneprobe.data.examples import Example
+from pruneprobe.data.models import load_pruner
 from pruneprobe.core.io import atomic_write_text
 
 
@@ -74,28 +82,49 @@ def rank_correlation_cached(results: Mapping[str, Sequence], path, lags: Sequenc
                         refresh)
 
 
-def _regression_scores(table: pd.DataFrame, n_splits: int, seed: int, mlp_max_iter: int) -> pd.DataFrame:
-    scores = [attention_rank_regression(table, targets=target, models=("ridge",), n_splits=n_splits, seed=seed)
-              for target in ("delta_loglik", "normalized_rank")]
-    scores.append(attention_rank_regression(table, targets="delta_loglik", models=("mlp",), n_splits=n_splits,
-                                            seed=seed, feature_sets=("attention",), mlp_max_iter=mlp_max_iter))
-    return pd.concat(scores, ignore_index=True)
-
-
-def regression_cached(table: pd.DataFrame, directory, n_splits: int = 5, seed: int = 0, mlp_max_iter: int = 200,
-                      refresh: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Held-out scores (ridge for both targets and every feature set, the MLP on attention against
-    ``delta_loglik``) and the per-layer ridge fits of ``table``, cached under ``directory`` as
-    ``regression_scores.csv`` and ``layer_contribution.csv``."""
+def attention_study_cached(table: pd.DataFrame, directory, n_splits: int = 5, seed: int = 0, n_boot: int = 1000,
+                           mlp_max_iter: int = 200, refresh: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``attention_study`` (both targets x ridge/MLP x attention / non-attention / both) and
+    ``layer_scores`` (ridge per layer, both targets) of ``table`` (with its ``ctx_*`` columns), cached
+    under ``directory`` as ``attention_study.csv`` and ``layer_scores.csv``."""
     directory = Path(directory)
     base = {"inputs": frame_digest(table), "n_splits": n_splits, "seed": seed}
-    scores = cached_table(directory / "regression_scores.csv", {**base, "table": "attention_rank_regression",
-                                                                  "mlp_max_iter": mlp_max_iter},
-                          lambda: _regression_scores(table, n_splits, seed, mlp_max_iter), refresh)
-    layers = cached_table(directory / "layer_contribution.csv", {**base, "table": "layer_contribution"},
-                          lambda: layer_contribution(table, targets="delta_loglik", n_splits=n_splits, seed=seed),
-                          refresh)
-    return scores, layers
+    study = cached_table(directory / "attention_study.csv",
+                         {**base, "table": "attention_study", "n_boot": n_boot, "mlp_max_iter": mlp_max_iter},
+                         lambda: attention_study(table, n_splits=n_splits, seed=seed, n_boot=n_boot,
+                                                 mlp_max_iter=mlp_max_iter), refresh)
+    layers = cached_table(directory / "layer_scores.csv", {**base, "table": "layer_scores"},
+                          lambda: layer_scores(table, n_splits=n_splits, seed=seed), refresh)
+    return study, layers
 
 
-__all__ = ["cached_table", "results_digest", "frame_digest", "rank_correlation_cached", "regression_cached"]
+def _head_scores(table, results, pruner, dtype, n_splits, seed) -> pd.DataFrame:
+    results = results() if callable(results) else results
+    have = set(table["example_id"])
+    chosen = [r for r in results if r.example_id in have]
+    if isinstance(pruner, str):
+        pruner = load_pruner(pruner, dtype=dtype)
+    examples = [Example.from_dict({**r.example, "id": r.example_id}) for r in chosen]
+    heads = attention_head_features_many(pruner, examples, progress=True)
+    return head_contribution(table, heads, n_splits=n_splits, seed=seed)
+
+
+def head_contribution_cached(table: pd.DataFrame, results, directory, pruner="smollm2-135m", dtype: str = "float32",
+                             n_splits: int = 5, seed: int = 0, refresh: bool = False) -> pd.DataFrame:
+    """``head_contribution`` (ridge per layer x head, both targets) cached as ``head_contribution.csv``.
+
+    ``results``: the greedy results of ``table``'s examples, or a function returning them (called only
+    on a miss). On a miss the per-head features are computed with ``pruner`` (a name for
+    ``load_pruner`` in ``dtype``, or a loaded pruner); the key is the table's tokens and targets, the
+    pruner's name and dtype.
+    """
+    cols = ["example_id", "index", "token", "delta_loglik", "normalized_rank"]
+    key = {"table": "head_contribution", "inputs": frame_digest(table[cols]),
+           "pruner": pruner if isinstance(pruner, str) else type(pruner).__name__, "dtype": dtype,
+           "n_splits": n_splits, "seed": seed}
+    return cached_table(Path(directory) / "head_contribution.csv", key,
+                        lambda: _head_scores(table, results, pruner, dtype, n_splits, seed), refresh)
+
+
+__all__ = ["cached_table", "results_digest", "frame_digest", "rank_correlation_cached",
+           "attention_study_cached", "head_contribution_cached"]

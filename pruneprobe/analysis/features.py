@@ -19,8 +19,6 @@ Gotchas:
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 

@@ -17,11 +17,18 @@ Targets (columns of ``regression_table``):
   examples comparable). Needs a greedy result (NaN for one-shot baselines).
 - ``normalized_rank``: pruning rank / R (small = deleted early); any result.
 
+Feature sets: ``attention`` (every ``attn_L*`` column), ``position``, ``surprisal``, ``all``
+(attention + position + surprisal) and, after ``context_features(table, labels)``,
+``non-attention`` (position, distance to the end, surprisal, token shape, category one-hot: the
+``ctx_*`` columns) and ``both`` (attention + non-attention). What attention adds is the difference
+``both - non-attention`` (``pruneprobe.analysis.regression_study``).
+
 Models: ``ridge`` = standardisation + ``RidgeCV`` (alpha chosen inside each training fold);
 ``mlp`` = standardisation + ``MLPRegressor`` with two hidden layers (``mlp_hidden``, default
 64-64, ReLU, Adam, early stopping), target standardised. Cross-validation is ``GroupKFold`` over
 example ids, so no example has tokens on both sides of a split. Every feature set is fitted on the
-same rows: those whose target and every used feature are finite.
+same rows: those whose target and every used feature are finite. Fits run with one BLAS/OpenMP
+thread (``threadpool_limits(1)``): on a small shared CPU more threads only oversubscribe it.
 """
 
 from __future__ import annotations
@@ -40,6 +47,40 @@ from pruneprobe.errors import PruneprobeError
 
 TARGETS = ("delta_loglik", "normalized_rank")
 FEATURE_SETS = ("attention", "position", "surprisal", "all")
+STUDY_SETS = ("attention", "non-attention", "both")
+CONTEXT_PREFIX = "ctx_"
+_PUNCT = set(".,;:!?()[]{}'\"-")
+
+
+def context_features(table: pd.DataFrame, labels: pd.DataFrame | None = None) -> pd.DataFrame:
+    """``table`` plus the non-attention ``ctx_*`` columns, for the ``non-attention`` / ``both`` sets.
+
+    From ``index`` and the example's length R: ``ctx_tokens_to_end`` (R-1-index) and its log1p;
+    from ``token``: ``ctx_n_chars``, ``ctx_space`` (starts with whitespace), ``ctx_digit``,
+    ``ctx_alpha``, ``ctx_punct``, ``ctx_math`` (``+-*/=``), ``ctx_newline``; from ``labels``
+    (``example_id, index, category``; optional): ``ctx_cat_<category>`` one-hot (0 where unlabeled).
+
+    >>> t = pd.DataFrame({"example_id": "a", "index": [0, 1, 2], "token": ["There", " 3", "."]})
+    >>> context_features(t)[["ctx_tokens_to_end", "ctx_digit", "ctx_punct"]].to_numpy().tolist()
+    [[2.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    """
+    out = table.drop(columns=[c for c in table.columns if str(c).startswith(CONTEXT_PREFIX)])
+    n = out.groupby("example_id", sort=False)["index"].transform("max").to_numpy() + 1
+    out["ctx_tokens_to_end"] = (n - 1 - out["index"].to_numpy()).astype(float)
+    out["ctx_log_tokens_to_end"] = np.log1p(out["ctx_tokens_to_end"])
+    tok = out["token"].astype(str)
+    core = tok.str.strip()
+    shape = {"n_chars": tok.str.len(), "space": tok.str.match(r"^\s"), "digit": core.str.fullmatch(r"\d+"),
+             "alpha": core.str.fullmatch(r"[^\W\d_]+"), "punct": core.map(lambda t: bool(t) and set(t) <= _PUNCT),
+             "math": core.str.fullmatch(r"[-+*/=×÷]+"), "newline": tok.str.contains("\n")}
+    for name, values in shape.items():
+        out[CONTEXT_PREFIX + name] = values.fillna(False).astype(float)
+    if labels is not None:
+        lab = labels[["example_id", "index", "category"]].drop_duplicates(["example_id", "index"])
+        cat = out[["example_id", "index"]].merge(lab, on=["example_id", "index"], how="left")["category"]
+        for c in sorted(lab["category"].dropna().unique()):
+            out[f"{CONTEXT_PREFIX}cat_{c}"] = (cat == c).to_numpy(dtype=float)
+    return out
 
 
 def regression_table(results, features_by_example) -> pd.DataFrame:
@@ -101,12 +142,17 @@ def _feature_sets(df: pd.DataFrame, feature_sets) -> dict[str, list[str]]:
     if isinstance(feature_sets, Mapping):
         return {k: list(v) for k, v in feature_sets.items()}
     attn = feature_columns(df)
+    ctx = ["position", "surprisal"] + [c for c in df.columns if str(c).startswith(CONTEXT_PREFIX)]
     known = {"attention": attn, "position": ["position"], "surprisal": ["surprisal"],
-             "all": attn + ["position", "surprisal"]}
+             "all": attn + ["position", "surprisal"], "non-attention": ctx, "both": attn + ctx}
     out = {}
     for name in feature_sets:
         if name not in known:
-            raise PruneprobeError(f"unknown feature set {name!r}; use {FEATURE_SETS} or a dict of columns")
+            raise PruneprobeError(f"unknown feature set {name!r}; use {FEATURE_SETS + STUDY_SETS[1:]} or a dict "
+                                  "of columns")
+        if name in STUDY_SETS[1:] and len(ctx) == 2:
+            raise PruneprobeError(f"feature set {name!r} needs the ctx_* columns: table = context_features(table, "
+                                  "labels)")
         out[name] = known[name]
     for name, cols in out.items():
         absent = [c for c in cols if c not in df.columns]
@@ -139,30 +185,53 @@ def _corr(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     return float(stats.pearsonr(y, p).statistic), float(stats.spearmanr(y, p).statistic)
 
 
-def _cross_validate(x: np.ndarray, y: np.ndarray, groups: np.ndarray, kind: str, n_splits: int, seed: int,
-                    **model_kw) -> list[dict]:
-    """Per-fold held-out Pearson/Spearman, then ``mean`` (over folds) and ``pooled`` (out-of-fold) rows."""
+def out_of_fold(x: np.ndarray, y: np.ndarray, groups: np.ndarray, kind: str, n_splits: int = 5, seed: int = 0,
+                **model_kw) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Out-of-fold predictions of a ``kind`` model under ``GroupKFold`` by ``groups``, and each fold's
+    test rows. Deterministic: the same groups give the same folds for every feature set and model.
+
+    >>> x = np.arange(40.0)[:, None]; g = np.repeat(np.arange(8), 5)
+    >>> pred, folds = out_of_fold(x, 2 * x[:, 0], g, "ridge", n_splits=4)
+    >>> len(folds), bool(np.corrcoef(pred, x[:, 0])[0, 1] > 0.99)
+    (4, True)
+    """
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import GroupKFold
+    from threadpoolctl import threadpool_limits
 
     n_groups = len(np.unique(groups))
     if n_groups < 2:
         raise PruneprobeError("cross-validation by example needs at least 2 examples")
-    oof, rows = np.full(len(y), np.nan), []
-    for fold, (tr, te) in enumerate(GroupKFold(n_splits=min(n_splits, n_groups)).split(x, y, groups)):
-        model = make_model(kind, seed=seed, n_train=len(tr), **model_kw)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
+    oof, folds = np.full(len(y), np.nan), []
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        for tr, te in GroupKFold(n_splits=min(n_splits, n_groups)).split(x, y, groups):
+            model = make_model(kind, seed=seed, n_train=len(tr), **model_kw)
             model.fit(x[tr], y[tr])
-        oof[te] = model.predict(x[te])
+            oof[te] = model.predict(x[te])
+            folds.append(te)
+    return oof, folds
+
+
+def fold_scores(y: np.ndarray, oof: np.ndarray, folds: Sequence[np.ndarray]) -> list[dict]:
+    """Per-fold held-out Pearson/Spearman, then ``mean`` (over folds) and ``pooled`` (out-of-fold) rows."""
+    rows = []
+    for fold, te in enumerate(folds):
         pr, sp = _corr(y[te], oof[te])
-        rows.append({"fold": fold, "pearson": pr, "spearman": sp, "n_train": len(tr), "n_test": len(te)})
+        rows.append({"fold": fold, "pearson": pr, "spearman": sp, "n_train": len(y) - len(te), "n_test": len(te)})
     rows.append({"fold": "mean", "pearson": float(np.nanmean([r["pearson"] for r in rows])),
                  "spearman": float(np.nanmean([r["spearman"] for r in rows])), "n_train": np.nan,
                  "n_test": np.nan})
     pr, sp = _corr(y, oof)
     rows.append({"fold": "pooled", "pearson": pr, "spearman": sp, "n_train": np.nan, "n_test": len(y)})
     return rows
+
+
+def _cross_validate(x: np.ndarray, y: np.ndarray, groups: np.ndarray, kind: str, n_splits: int, seed: int,
+                    **model_kw) -> list[dict]:
+    """Per-fold held-out Pearson/Spearman, then ``mean`` (over folds) and ``pooled`` (out-of-fold) rows."""
+    oof, folds = out_of_fold(x, y, groups, kind, n_splits, seed, **model_kw)
+    return fold_scores(y, oof, folds)
 
 
 def _prepare(features, targets, groups, sets: dict[str, list[str]]):
@@ -182,7 +251,8 @@ def attention_rank_regression(features: pd.DataFrame, targets="delta_loglik", gr
     """Held-out Pearson and Spearman of each (feature set, model), cross-validated by example.
 
     ``targets`` / ``groups``: column names of ``features`` or arrays. ``feature_sets``: names from
-    ``("attention", "position", "surprisal", "all")`` or ``{name: [columns]}``. Rows per fold, plus
+    ``FEATURE_SETS`` and ``STUDY_SETS`` (``non-attention`` and ``both`` need ``context_features``) or
+    ``{name: [columns]}``. Rows per fold, plus
     ``fold == "mean"`` (mean over folds) and ``fold == "pooled"`` (all out-of-fold predictions).
     Columns: ``target, feature_set, model, fold, pearson, spearman, n_features, n_train, n_test``.
 
@@ -204,7 +274,8 @@ def attention_rank_regression(features: pd.DataFrame, targets="delta_loglik", gr
 
 def layer_contribution(features: pd.DataFrame, targets="delta_loglik", groups="example_id", n_splits: int = 5,
                        seed: int = 0) -> pd.DataFrame:
-    """Ridge on one layer's six attention features at a time: held-out fit per layer.
+    """Ridge on one layer's six attention features at a time: held-out fit per layer (all layers on
+    the same rows).
 
     Columns: ``layer, pearson, spearman`` (fold means), ``pearson_pooled, spearman_pooled``,
     ``n_features``.
@@ -226,4 +297,4 @@ def layer_contribution(features: pd.DataFrame, targets="delta_loglik", groups="e
 
 
 __all__ = ["regression_table", "attention_rank_regression", "layer_contribution", "make_model", "TARGETS",
-           "FEATURE_SETS"]
+           "FEATURE_SETS", "STUDY_SETS", "CONTEXT_PREFIX", "context_features", "out_of_fold", "fold_scores"]

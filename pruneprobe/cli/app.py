@@ -27,10 +27,11 @@ import sys
 from types import ModuleType
 from typing import Callable
 
-from pruneprobe.cli import catalog, collect, demo, distill, features, gold, run, show, sufficiency
+from pruneprobe.cli import catalog, collect, demo, distill, features, gold, run, show, sufficiency, tables
 from pruneprobe.errors import PruneprobeError
 
-COMMAND_MODULES: tuple[ModuleType, ...] = (run, demo, show, catalog, features, gold, distill, sufficiency, collect)
+COMMAND_MODULES: tuple[ModuleType, ...] = (run, demo, show, catalog, features, gold, tables, distill, sufficiency,
+                                           collect)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:

@@ -49,7 +49,7 @@ METRIC_LABELS = {
 KIND_NAMES = {"dynamic": "dynamic (scores k steps earlier)", "frozen": "frozen (step-1 scores)",
               "random": "random ranking"}
 FEATURE_SET_NAMES = {"attention": "attention", "position": "position only", "surprisal": "surprisal only",
-                     "all": "all features"}
+                     "all": "all features", "non-attention": "non-attention", "both": "both"}
 
 
 def _plt():

@@ -25,9 +25,9 @@ from typing import Iterable, Mapping
 
 import pandas as pd
 
-from pruneprobe.analysis.cache import rank_correlation_cached, regression_cached
+from pruneprobe.analysis.cache import attention_study_cached, head_contribution_cached, rank_correlation_cached
 from pruneprobe.analysis.categories import label_result
-from pruneprobe.analysis.regression import regression_table
+from pruneprobe.analysis.regression import context_features, regression_table
 from pruneprobe.core.result import PruneResult
 from pruneprobe.runs.tables import load_run
 from pruneprobe.viz.style import LAGS, display_name, set_style
@@ -101,24 +101,30 @@ def rank_correlation_table(results, lags=LAGS, refresh: bool = False) -> pd.Data
                                    refresh=refresh)
 
 
-def regression_tables(table: pd.DataFrame, refresh: bool = False) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Held-out regression scores and per-layer fits (5 GroupKFold folds, seed 0), cached in ``data/tables``."""
-    return regression_cached(table, TABLES, n_splits=min(5, table["example_id"].nunique()), seed=0,
-                             mlp_max_iter=200, refresh=refresh)
+def attention_table(runs_dir=None, features_dir=None, labels_dir=None) -> pd.DataFrame:
+    """The greedy joint run's regression table with the non-attention context features (notebook 04)."""
+    labels = pd.read_parquet(Path(labels_dir or DATA / "labels") / "smollm2-greedy-joint-rules.parquet")
+    return context_features(load_regression_table(runs_dir, features_dir), labels)
+
+
+def attention_tables(table: pd.DataFrame, refresh: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The attention study, per-layer and per-head scores of ``table`` (5 GroupKFold folds, seed 0), cached
+    in ``data/tables``; the per-head features are recomputed from the model only on a miss."""
+    study, layers = attention_study_cached(table, TABLES, refresh=refresh)
+    heads = head_contribution_cached(table, lambda: load_cached_results(["greedy joint"])[GREEDY_JOINT], TABLES,
+                                     refresh=refresh)
+    return study, layers, heads
 
 
 def build_tables(refresh: bool = True) -> None:
-    """Remake every cached table of ``data/tables`` from the cached runs and features (``make tables``)."""
+    """Remake every cached table of ``data/tables`` from the cached runs and features (``pruneprobe tables``)."""
     greedy = load_cached_results(["greedy joint", "greedy answer"])
     print(rank_correlation_table(greedy, refresh=refresh).round(3).to_string(index=False))
     if list((DATA / "features").glob("smollm2-*-attention.parquet")):
-        scores, layers = regression_tables(load_regression_table(), refresh=refresh)
-        print(f"{len(scores)} regression score rows, {len(layers)} layer rows")
+        study, layers, heads = attention_tables(attention_table(), refresh=refresh)
+        print(f"{len(study)} attention-study rows, {len(layers)} layer rows, {len(heads)} head rows")
 
 
 __all__ = ["ROOT", "DATA", "FIG", "SETTING", "CACHED_RUNS", "GREEDY_JOINT", "GREEDY_ANSWER", "repo_root", "setup",
            "load_cached_results", "load_labels", "TABLES", "load_regression_table", "rank_correlation_table",
-           "regression_tables", "build_tables"]
-
-if __name__ == "__main__":
-    build_tables()
+           "attention_table", "attention_tables", "build_tables"]
