@@ -35,6 +35,39 @@ def ignore_windows(monkeypatch):
     monkeypatch.setattr(fastscore, "mask_windows", lambda config: {None: None})
 
 
+def break_adoption(monkeypatch):
+    """Adopting a scored suffix on deletion, off by 0.01 nats in the new state's last log-prob."""
+    original = FastScorer._adopt
+
+    def broken(self, *args):
+        original(self, *args)
+        self.next_lp[-1] += 0.01
+
+    monkeypatch.setattr(FastScorer, "_adopt", broken)
+
+
+def break_answer_only(monkeypatch):
+    """The answer-only path (LM head only where an answer token is predicted), off by 0.01 nats."""
+    original = FastScorer.candidate_logprobs
+
+    def broken(self, candidates=None, answer_only=None, max_suffix=None):
+        out = original(self, candidates, answer_only, max_suffix)
+        if answer_only:
+            out[:, -1] += 0.01
+        return out
+
+    monkeypatch.setattr(FastScorer, "candidate_logprobs", broken)
+
+
+@pytest.mark.parametrize("breaker", [break_adoption, break_answer_only])
+def test_check_covers_the_adopted_state_and_the_answer_only_path(monkeypatch, breaker):
+    model = tiny_model("llama", vocab_size=512)
+    assert check_fast_scorer(model).passed
+    breaker(monkeypatch)
+    check = check_fast_scorer(model)
+    assert check.status == "failed" and 0.009 < check.max_diff < 0.011
+
+
 @pytest.mark.parametrize("arch", ARCHS + MORE_ARCHS)
 def test_check_passes_where_fast_is_exact(arch):
     model = tiny_model(arch, vocab_size=512, sliding_window=4096)
@@ -94,7 +127,7 @@ def test_shrunk_window_reaches_the_naive_forward():
 
 
 def test_a_failing_fast_scorer_is_an_error_entry_and_the_config_is_restored(monkeypatch, caplog):
-    def boom(self, *args):
+    def boom(self, *args, **kwargs):
         raise RuntimeError("4-D masks not supported")
 
     monkeypatch.setattr(FastScorer, "reset", boom)

@@ -3,8 +3,8 @@
 The fast scorer builds its own packed 4-D attention masks and reuses the model's cache, so a
 model whose attention it misreads (a window it does not know of, a layout added to transformers
 later) would get wrong scores with no error. Before it is trusted for a model, ``check_fast_scorer``
-scores a short synthetic chain with it and with a full recompute of each sequence: the state's
-log-probs, a few candidates' vectors under both objectives, the state after a deletion. The
+scores a short synthetic chain with it and with a full recompute of each sequence: three
+candidates' vectors, the state after a deletion, a candidate on the answer-only path. The
 model's sliding window(s) are shrunk to a few tokens meanwhile, so the chain crosses them.
 ``resolve_scorer`` runs the check once per ``Pruner`` (cached on it) and, on a difference above
 ``tolerance_for(dtype)``, falls back to the naive scorer with a warning, or raises.
@@ -124,35 +124,32 @@ def _synthetic_chain(model, n_prefix: int, n_kept: int, n_suffix: int, seed: int
 
 @torch.no_grad()
 def _compare(model, n_prefix: int, n_kept: int, n_suffix: int, seed: int) -> float:
-    """Largest difference between the fast scorer and a full recompute of each sequence (one
-    batched forward). Fast: the state's log-probs; three candidates' vectors (first, middle, last
-    kept token: two packed rows, the first one's suffix crossing the window); then, after deleting
-    the middle one (its suffix adopted, no forward), the new state and, on the answer-only path,
-    the first and last candidates (the last one attends to the adopted keys).
+    """Largest difference between the fast scorer and a full recompute of each sequence, in three
+    forwards. (1) The state, with every reference sequence right-padded beside it (the naive
+    recompute; the state's own row seeds the fast scorer's cache). (2) Three packed candidates
+    (first, middle, last kept token; two rows, the first one's suffix crossing the window). Then
+    the middle one is deleted (its suffix adopted, no forward) and the new state compared. (3) On
+    the answer-only path, the new last candidate: one token whose keys include the adopted ones.
 
-    A small model on a CPU costs ~0.1 s a forward before its first token, so the check keeps to
-    four forwards. The recompute after deleting a token that was not just scored uses the same
+    A small model on a CPU costs ~0.1-0.2 s a forward before its first token, so the check keeps
+    to these three. Recomputing after deleting a token that was not just scored uses the same
     machinery (a cached prefix under the model's own mask) and is left to the test suite."""
 
     def without(seq, j):
         return torch.cat([seq[:j], seq[j + 1 :]])
 
     prefix, kept, suffix = _synthetic_chain(model, n_prefix, n_kept, n_suffix, seed)
+    k, mid = len(kept), len(kept) // 2
+    cands = [0, mid, k - 1]
+    rows = [without(kept, j) for j in cands] + [without(without(kept, mid), k - 2)]
     fast = FastScorer(model, batch_tokens=4 * (n_kept + n_suffix))
-    fast.reset(prefix, kept, suffix)
-    k = fast.n_kept
-    cands = [0, k // 2, k - 1]
-    rows = [kept] + [without(kept, j) for j in cands]  # the sequences the naive forward scores
-    got = [(fast.state_logprobs(), 0, 0)]  # (fast vector, its row, first column compared)
+    naive = fast.reset(prefix, kept, suffix, reference=[torch.cat([prefix, row, suffix]) for row in rows])
     full = fast.candidate_logprobs(cands)
-    got += [(full[c], 1 + c, 0) for c in range(len(cands))]
-    fast.delete(cands[1])
-    got.append((fast.state_logprobs(), 2, 0))  # the deleted candidate's row is the new state
-    answer = fast.candidate_logprobs([0, k - 2], answer_only=True)[:, k - 2 :]
-    for c, j in enumerate([0, k - 2]):
-        got.append((answer[c], len(rows), k - 2))
-        rows.append(without(rows[2], j))
-    naive = state_logprob_batch(model, prefix, rows, suffix, batch_tokens=1 << 20)
+    got = [(full[c], c, 0) for c in range(len(cands))]  # (fast vector, its reference row, first column compared)
+    fast.delete(mid)
+    got.append((fast.state_logprobs(), 1, 0))  # the deleted candidate's row is the new state
+    answer = fast.candidate_logprobs([k - 2], answer_only=True)[:, k - 2 :]
+    got.append((answer[0], 3, k - 2))
     return max(_max_diff(vec, naive[row][start:]) for vec, row, start in got)
 
 

@@ -71,7 +71,11 @@ class FastScorer:
         return next(self.model.parameters()).device
 
     # -- state ---------------------------------------------------------------------------------
-    def reset(self, prefix: torch.Tensor, kept: torch.Tensor, suffix: torch.Tensor) -> None:
+    def reset(self, prefix: torch.Tensor, kept: torch.Tensor, suffix: torch.Tensor,
+              reference: Sequence[torch.Tensor] = ()) -> list[torch.Tensor]:
+        """Start from ``prefix + kept + suffix``. ``reference``: other whole sequences, none longer,
+        run right-padded in the same forward (the self-check's full recomputes); returns their
+        log-prob vectors from the first reasoning token on, as ``state_logprobs`` lays them out."""
         if len(prefix) < 1:
             raise PruneprobeError("the scored sequence needs at least one token before the reasoning")
         self.p, self.s = len(prefix), len(suffix)
@@ -82,31 +86,40 @@ class FastScorer:
         self.skip_lp = torch.empty(0, device=self.device)  # [t] = log p(x[t+2] | x[<=t])
         self.hidden = torch.empty(0, device=self.device, dtype=next(self.model.parameters()).dtype)  # [t] = LM-head input at t
         self._scored, self._kept_tokens = {}, 0
-        self._extend_from(0)
+        return self._extend_from(0, reference)
 
     @property
     def n_kept(self) -> int:
         return len(self.ids) - self.p - self.s
 
     @torch.no_grad()
-    def _extend_from(self, start: int) -> None:
-        """Recompute states, log-probs for positions >= start on top of the cache below start."""
+    def _extend_from(self, start: int, reference: Sequence[torch.Tensor] = ()) -> list[torch.Tensor]:
+        """Recompute states, log-probs for positions >= start on top of the cache below start
+        (row 0 of the batch; ``reference`` rows, only from 0, follow it right-padded)."""
         cache = self._cache(start) if start > 0 else DynamicCache()
         new = self.ids[start:]
-        pos = torch.arange(start, len(self.ids), device=self.device)[None]
+        if reference and (start or max(len(r) for r in reference) > len(new)):
+            raise PruneprobeError("reference sequences go with a reset and may not be longer than the state")
+        batch = torch.zeros(1 + len(reference), len(new), dtype=new.dtype, device=self.device)
+        for r, seq in enumerate([new, *reference]):  # right padding: causal rows never see it
+            batch[r, : len(seq)] = seq.to(self.device)
+        pos = torch.arange(start, len(self.ids), device=self.device)[None].expand(len(batch), -1)
         with self._lm_head_inputs() as hidden:
-            out = self.model(input_ids=new[None], position_ids=pos, use_cache=True, **{self._cache_arg: cache})
+            out = self.model(input_ids=batch, position_ids=pos, use_cache=True, **{self._cache_arg: cache})
         self.tokens_computed += len(new)
         self.hidden = torch.cat([self.hidden[:start], hidden[0][0]])
         layers = (out.get("cache") or out.get("past_key_values")).layers
-        self.keys = [layer.keys for layer in layers]
-        self.values = [layer.values for layer in layers]
-        logp = torch.log_softmax(out.logits[0].float(), dim=-1)  # rows for positions start..n-1
+        self.keys = [layer.keys[:1] for layer in layers]
+        self.values = [layer.values[:1] for layer in layers]
+        all_logp = torch.log_softmax(out.logits.float(), dim=-1)
+        logp = all_logp[0]  # rows for positions start..n-1
         n = len(self.ids)
         nxt = logp[: n - 1 - start].gather(-1, self.ids[start + 1 :, None]).squeeze(-1)
         skp = logp[: max(n - 2 - start, 0)].gather(-1, self.ids[start + 2 :, None]).squeeze(-1)
         self.next_lp = torch.cat([self.next_lp[:start], nxt])
         self.skip_lp = torch.cat([self.skip_lp[:start], skp])
+        return [all_logp[r, self.p - 1 : len(seq) - 1].gather(-1, batch[r, self.p : len(seq), None]).squeeze(-1).cpu()
+                for r, seq in enumerate(reference, 1)]
 
     def _cache(self, length: int, rows: int = 1) -> DynamicCache:
         return DynamicCache(ddp_cache_data=[(k[:, :, :length].expand(rows, -1, -1, -1), v[:, :, :length].expand(rows, -1, -1, -1))
