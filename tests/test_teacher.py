@@ -1,13 +1,19 @@
-"""Rejection sampling: a scripted model proves accept/reject logic; a tiny random Llama smoke-tests generate."""
+"""Rejection sampling: a scripted model proves accept/reject logic; a tiny random Llama smoke-tests generate;
+the shared sampler decodes as ``generate``; ``pruneprobe generate`` writes, resumes and refuses."""
 
+import json
 from types import SimpleNamespace
 
 import pytest
 import torch
+from conftest import make_model_dir, tiny_pruner
 
-from pruneprobe.data import PROMPT_FORMATS, Example, load_examples
+import pruneprobe.data.teacher as teacher_module
+from pruneprobe.cli import main
+from pruneprobe.data import PROMPT_FORMATS, Example, load_examples, sampling
 from pruneprobe.data.models import Pruner
-from pruneprobe.data.teacher import ChainGeneration, generate_chains
+from pruneprobe.data.sampling import left_padded, sample_shared
+from pruneprobe.data.teacher import ChainGeneration, accept_sample, generate_chains
 from pruneprobe.errors import PruneprobeError
 
 
@@ -150,3 +156,139 @@ def test_tiny_llama_generation_smoke(tokenizer, one_thread):
     assert all(len(s) == 2 and all(isinstance(t, str) and t for t in s) for s in result.samples.values())
     assert generate_chains(teacher, problems, **kwargs).samples == result.samples  # seeded: reproducible
     assert "0/3 problems with a correct chain" in result.summary()
+
+
+# -- the shared sampler and `pruneprobe generate` ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("arch", ["llama", "mistral"])  # mistral: sliding windows keep the model's own cache
+def test_shared_sampler_decodes_as_generate(arch, one_thread, monkeypatch):
+    """Greedy through the shared sampler equals greedy ``generate``, also for rows that end early and leave."""
+    teacher = tiny_pruner(arch)
+    assert (sampling._growing_cache(teacher.model, 16) is None) == (arch == "mistral")
+    problems = load_examples("gsm_symbolic", n=3, seed=0)
+    ids, mask = left_padded(teacher, problems, 12)
+    plain = teacher.model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=12,
+                                   pad_token_id=teacher.tokenizer.pad_token_id)[:, ids.shape[1]:]
+    row0 = plain[0].tolist()  # a token new in problem 0's greedy text after 2 tokens ends its rows early
+    at = next(i for i in range(2, 12) if row0[i] not in row0[:i])
+    stop = row0[at]
+    teacher.model.generation_config.eos_token_id = [teacher.tokenizer.eos_token_id, stop]
+    reference = teacher.model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=12,
+                                       pad_token_id=teacher.tokenizer.pad_token_id)[:, ids.shape[1]:].tolist()
+    monkeypatch.setattr(sampling, "_pick", lambda logits, *args: logits.argmax(-1))
+    got = sample_shared(teacher, problems, 2, 12, temperature=0.7)
+    for row, samples in zip(reference, got):
+        n = row.index(stop) + 1 if stop in row else len(row)
+        expected = (teacher.tokenizer.decode(row[:n], skip_special_tokens=True), n, stop in row)
+        assert samples == [expected, expected]
+    assert got[0][0][1] == at + 1 < 12 and got[0][0][2]  # problem 0 did end early
+
+
+def scripted_samples(answers: dict[str, list[tuple[str, bool]]]):
+    """A stand-in for ``sample_shared``: each problem's samples from a script of (text, ended)."""
+    def fake(teacher, batch, n_per_problem, max_new_tokens, temperature, top_k=0, top_p=1.0):
+        return [[(text, 7, ended) for text, ended in answers[p.question][:n_per_problem]] for p in batch]
+    return fake
+
+
+def test_shared_rejection_keeps_the_first_right_finished_long_enough_sample(tokenizer, monkeypatch):
+    long = "Nine times two is eighteen, as nine plus nine makes eighteen. " * 2
+    script = {
+        "eggs": [("Too short.\n{\"answer\": \"18\"}", True), (long + "\n{\"answer\": \"17\"}", True),
+                 (long + "\n{\"answer\": \"18\"}", False), (long + "\n{\"answer\": \"$18\"}", True),
+                 (long + "\n{\"answer\": \"18\"}", True)],
+        "none": [(long + "\n{\"answer\": \"4\"}", True)] * 5,
+    }
+    monkeypatch.setattr(teacher_module, "sample_shared", scripted_samples(script))
+    teacher = Pruner(model=ScriptedLM(tokenizer, {}), tokenizer=tokenizer, name="scripted")
+    problems = [problem("e", "eggs", "18"), problem("n", "none", "5")]
+    result = generate_chains(teacher, problems, n_samples=5, batch_size=10, sampler="shared", min_reasoning_chars=100,
+                             progress=False, keep_samples=True)
+    (chain,) = result.examples
+    # sample 0: too little reasoning; 1: wrong; 2: right but cut at max_new_tokens; 3: right ($18 == 18)
+    assert (chain.id, chain.meta["sample_index"], chain.meta["n_correct"], chain.meta["attempts"]) == ("e", 3, 2, 5)
+    assert chain.reasoning == long.strip() and chain.answer == "18" and chain.meta["teacher_answer"] == "$18"
+    assert result.failed == ["n"] and result.attempts == {"e": 5, "n": 5}
+    assert result.new_tokens == 70 and result.truncated == 1 and len(result.samples["e"]) == 5
+    short = generate_chains(teacher, problems, n_samples=5, batch_size=10, sampler="shared", min_reasoning_chars=5,
+                            progress=False)
+    assert short.examples[0].meta["sample_index"] == 0  # the short chain passes a lower bar
+    assert accept_sample(problems[0], long + "\n{\"answer\": \"18\"}", 100) == (long.strip(), "18")
+
+
+def random_samples(teacher, batch, n_per_problem, max_new_tokens, temperature, top_k=0, top_p=1.0):
+    """A stand-in for ``sample_shared`` drawing from the torch RNG: right about a third of the time."""
+    out = []
+    for p in batch:
+        rows = []
+        for _ in range(n_per_problem):
+            right = torch.randint(0, 3, ()).item() == 0
+            value = p.answer if right else p.answer + "1"
+            rows.append((f"Step by step, the numbers in the question give {value}. " * 3 + f'\n{{"answer": "{value}"}}',
+                         int(torch.randint(5, 50, ()).item()), True))
+        out.append(rows)
+    return out
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tmp_path_factory):
+    return make_model_dir(tmp_path_factory.mktemp("teacher") / "model")
+
+
+def generate_argv(teacher_dir, out, *extra):
+    return ["generate", "--dataset", "gsm_symbolic", "--n", "7", "--teacher", str(teacher_dir), "--n-samples", "3",
+            "--batch-size", "6", "--max-new-tokens", "8", "--out", str(out), "--no-progress", *extra]
+
+
+def stable(manifest: dict) -> dict:
+    return {k: v for k, v in manifest.items() if k not in ("seconds", "tokens_per_s", "updated", "chunks")}
+
+
+def test_generate_writes_resumes_as_uninterrupted_and_refuses_other_settings(teacher_dir, tmp_path, monkeypatch,
+                                                                             capsys, one_thread):
+    monkeypatch.setattr(teacher_module, "sample_shared", random_samples)
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert main(generate_argv(teacher_dir, whole)) == 0
+    manifest = json.loads((whole / "manifest.json").read_text())
+    chains = load_examples("jsonl", path=whole / "chains.jsonl")  # what `pruneprobe run --dataset jsonl` reads
+    assert manifest["status"] == "complete" and manifest["questions_done"] == 7 and manifest["samples_drawn"] == 21
+    assert [c["questions"] for c in manifest["chunks"]] == [2, 2, 2, 1]  # 6 rows: 2 questions a chunk
+    assert manifest["accepted"] == len(chains) > 0 and len(manifest["failed"]) == 7 - len(chains)
+    assert manifest["yield"] == round(len(chains) / 7, 4) and manifest["new_tokens"] > 0
+    assert manifest["config"]["min_reasoning_chars"] == 100 and manifest["teacher"]["weights_hash"]
+    assert all(c.meta["reasoning_source"] == "teacher" and c.meta["format"] == "gsm8k" for c in chains)
+    assert all(c.meta["seed"] == 0 and c.meta["sample_seed"] != 0 for c in chains)  # the data seed is kept
+    assert [c.id for c in chains] == sorted((c.id for c in chains), key=lambda i: int(i.rsplit("-", 1)[1]))
+
+    calls = []
+
+    def killed_in_chunk_3(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return random_samples(*args, **kwargs)
+
+    monkeypatch.setattr(teacher_module, "sample_shared", killed_in_chunk_3)
+    assert main(generate_argv(teacher_dir, cut)) == 130
+    torn = json.loads((cut / "manifest.json").read_text())
+    assert torn["status"] == "incomplete" and torn["questions_done"] == 4  # chunks 0 and 1 kept
+    monkeypatch.setattr(teacher_module, "sample_shared", random_samples)
+    assert main(generate_argv(teacher_dir, cut)) == 0
+    assert (cut / "chains.jsonl").read_text() == (whole / "chains.jsonl").read_text()
+    assert stable(json.loads((cut / "manifest.json").read_text())) == stable(manifest)
+    assert main(generate_argv(teacher_dir, cut)) == 0  # nothing left: no model loaded, same files
+    assert (cut / "chains.jsonl").read_text() == (whole / "chains.jsonl").read_text()
+
+    capsys.readouterr()
+    assert main(generate_argv(teacher_dir, cut, "--temperature", "0.8")) == 2
+    assert "temperature: 0.7 there, 0.8 now" in capsys.readouterr().err
+
+
+def test_generate_with_the_real_sampler(teacher_dir, tmp_path, one_thread):
+    out = tmp_path / "real"
+    assert main(generate_argv(teacher_dir, out, "--n", "3")) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    # a random model answers nothing: every question is reported failed, 3 samples each, at most 8 tokens a sample
+    assert manifest["failed"] == [f"gsm_symbolic-0-{i}" for i in range(3)] and manifest["samples_drawn"] == 9
+    assert 9 <= manifest["new_tokens"] <= 72 and (out / "chains.jsonl").read_text() == ""

@@ -27,11 +27,12 @@ import sys
 from types import ModuleType
 from typing import Callable
 
-from pruneprobe.cli import catalog, collect, demo, distill, features, gold, run, show, sufficiency, tables
+from pruneprobe.cli import (catalog, collect, demo, distill, features, generate, gold, run, show, sufficiency,
+                            tables)
 from pruneprobe.errors import PruneprobeError
 
 COMMAND_MODULES: tuple[ModuleType, ...] = (run, demo, show, catalog, features, gold, tables, distill, sufficiency,
-                                           collect)
+                                           collect, generate)
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
