@@ -15,7 +15,10 @@ or card, and date; the output marks every row "measured now" or "reused (date)".
 
 Naive and fast run in the same process, alternating per example. Per example it prints wall
 times, speed-up, tokens computed, achieved tokens/s against the model's plain batched forward
-(measured in this run), peak memory, and agreement (identical order, Kendall tau). With
+(measured in this run), peak memory, and agreement (identical order, Kendall tau). "fast" is the
+fast scorer without cross-step reuse; the same chain is then pruned with it
+(``reuse_across_steps=True``, ``core/resume.py``): its wall time, tokens, time against fast and
+naive, and whether its order is fast's. With
 ``--dtype bfloat16`` the fast bf16 order is also compared with an fp32 fast order. The approximate
 strategy (``--approx shortlist``, default, or ``--approx multi``) is compared with exact: kept-set IoU and joint log-likelihood gap at rho 0.9/0.8/0.7,
 Kendall tau. The last line is ``speedup=<x> agreement=<fraction> efficiency=<ratio>``.
@@ -156,8 +159,8 @@ def pick_examples(args, pruner):
     return chosen
 
 
-def long_chain_memory(pruner, examples, n_tokens: int = 300, steps: int = 2) -> tuple[int, float, float]:
-    """Peak memory of the fast scorer on a chain of ``n_tokens`` reasoning tokens (a few steps)."""
+def long_chain_memory(pruner, examples, n_tokens: int = 300, steps: int = 2, **kw) -> tuple[int, float, float]:
+    """Peak memory of the fast scorer (``kw``: its options) on a chain of ``n_tokens`` reasoning tokens (a few steps)."""
     from pruneprobe import Example
 
     text, base = "", examples[0]
@@ -167,7 +170,7 @@ def long_chain_memory(pruner, examples, n_tokens: int = 300, steps: int = 2) -> 
             break
     ids = pruner.tokenizer(text, add_special_tokens=False)["input_ids"]
     chain = Example(base.question, pruner.tokenizer.decode(ids[:n_tokens]), base.answer, id="long")
-    result, seconds, peak = timed(pruner, chain, max_steps=steps)
+    result, seconds, peak = timed(pruner, chain, max_steps=steps, **kw)
     return result.n_tokens, peak, seconds / steps
 
 
@@ -211,11 +214,22 @@ def nats(x: float) -> str:
     return f"{round(x, 3) + 0.0:.3f}"
 
 
-def order_label(row: dict) -> str:
-    """Fast order against naive: yes, tie (differs only at an exact tie of naive scores), NO, or - without naive."""
-    if "same" not in row:
+def order_label(row: dict, prefix: str = "") -> str:
+    """Fast order against naive: yes, tie (differs only at an exact tie of naive scores), NO, or - without
+    naive; ``prefix="reuse_"``: the order with cross-step reuse against fast's."""
+    if f"{prefix}same" not in row:
         return "-"
-    return "yes" if row["same"] else ("tie" if row.get("tie") else "NO")
+    return "yes" if row[f"{prefix}same"] else ("tie" if row.get(f"{prefix}tie") else "NO")
+
+
+def reuse_cells(row: dict) -> list[str]:
+    """Cross-step reuse columns: seconds, tokens, wall time over fast's, times naive, order against
+    fast's ("-" in rows measured before it was)."""
+    if "reuse_t" not in row:
+        return ["-"] * 5
+    naive = f"{row['naive_t'] / row['reuse_t']:.2f}" if "naive_t" in row else "-"
+    return [f"{row['reuse_t']:.1f}", f"{row['reuse_tok']:,}", f"{row['reuse_t'] / row['fast_t']:.2f}", naive,
+            order_label(row, "reuse_")]
 
 
 class ResultsFile:
@@ -288,7 +302,7 @@ def print_row(row: dict, source: str = "measured now") -> None:
         f"{row['fast_tok'] / row['fast_t']:.0f}", f"{row['eff']:.2f}", f"{row['peak']:.2f}",
         order_label(row),
         f"{g('tau', float('nan')):.3f}", f"{row['short_x']:.2f}", *(f"{g(f'iou{r}', float('nan')):.3f}" for r in RHOS),
-        f"{nats(g('gap0.7', float('nan')))}", f"{row['short_tau']:.3f}", source)))
+        f"{nats(g('gap0.7', float('nan')))}", f"{row['short_tau']:.3f}", *reuse_cells(row), source)))
     sys.stdout.flush()
 
 
@@ -298,9 +312,10 @@ def measure(pruner, ex, source: str, first_naive: bool, args, plain: float, fp32
     naive = naive_t = None
     if not args.skip_naive and first_naive:  # the caller alternates which scorer goes first
         naive, naive_t, _ = timed(pruner, ex, scorer="naive", **kw)
-    fast, fast_t, peak = timed(pruner, ex, scorer="fast", **kw)
+    fast, fast_t, peak = timed(pruner, ex, scorer="fast", reuse_across_steps=False, **kw)
     if not args.skip_naive and not first_naive:
         naive, naive_t, _ = timed(pruner, ex, scorer="naive", **kw)
+    reuse, reuse_t, reuse_peak = timed(pruner, ex, scorer="fast", reuse_across_steps=True, **kw)
     short, short_t, _ = timed(pruner, ex, strategy=args.approx, shortlist=args.shortlist, shortlist_fraction=args.shortlist_fraction,
                               refresh_every=args.refresh_every or None, window=args.window,
                               reach=None if args.reach < 0 else args.reach, shortlist_first=args.shortlist_first or None,
@@ -308,6 +323,9 @@ def measure(pruner, ex, source: str, first_naive: bool, args, plain: float, fp32
     row = {"id": f"{source}:{ex.id}", "R": fast.n_tokens, "fast_t": fast_t,
            "fast_tok": fast.metadata["tokens_computed"], "peak": peak, "short_t": short_t}
     row["eff"] = row["fast_tok"] / fast_t / plain
+    same = reuse.deletion_order == fast.deletion_order
+    row.update(reuse_t=reuse_t, reuse_tok=reuse.metadata["tokens_computed"], reuse_peak=reuse_peak, reuse_same=same,
+               reuse_tie=(not same) and is_exact_tie(fast, reuse))
     if naive is not None:
         same = naive.deletion_order == fast.deletion_order
         row.update(naive_t=naive_t, naive_tok=naive.metadata["tokens_computed"], speedup=naive_t / fast_t,
@@ -333,7 +351,15 @@ def print_summary(rows: list[dict], args, probe: dict | None = None) -> None:
           f"IoU@0.7 {med('iou0.7'):.3f}  gap@0.7 {nats(med('gap0.7'))} nats")
     if probe:
         print(f"# long chain: {probe['n']} reasoning tokens, fast scorer peak memory {probe['peak']:.2f} GiB, "
-              f"{probe['per_step']:.1f} s per step")
+              f"{probe['per_step']:.1f} s per step" + (f"; with reuse {probe['reuse_peak']:.2f} GiB, "
+                                                      f"{probe['reuse_per_step']:.1f} s per step" if "reuse_peak" in probe else ""))
+    reuse = [r for r in rows if "reuse_t" in r]
+    if reuse:
+        vs_naive = [r["naive_t"] / r["reuse_t"] for r in reuse if "naive_t" in r]
+        print(f"# cross-step reuse: tokens {sum(r['reuse_tok'] for r in reuse) / sum(r['fast_tok'] for r in reuse):.2f} "
+              f"of fast's (all rows), wall time median {statistics.median(r['reuse_t'] / r['fast_t'] for r in reuse):.2f} "
+              f"of fast's, {statistics.median(vs_naive) if vs_naive else float('nan'):.2f}x naive; same order as fast in "
+              f"{sum(r['reuse_same'] for r in reuse)}/{len(reuse)}, ties in {sum(r['reuse_tie'] for r in reuse)}")
     ties = sum(r.get("tie", False) for r in rows)
     if ties:
         print(f"# {ties} example(s) differ from naive only at an exact tie of naive scores")
@@ -362,15 +388,16 @@ def report(args) -> None:
               f"rows measured {min(r['date'] for r in mine)} to "
               f"{max(r['date'] for r in mine)}; plain forward {', '.join(str(p) for p in sorted({round(r['plain']) for r in mine if 'plain' in r}))} tokens/s\n")
         print("| chain | R | naive s | fast s | fast × naive | same order | fast tok | eff | peak GiB | "
-              f"{args.approx} s | {args.approx} × {'fast' if args.skip_naive else 'naive'} | IoU 0.9 / 0.8 / 0.7 | gap at 0.7 | tau |")
-        print("|" + " --- |" * 14)
+              f"{args.approx} s | {args.approx} × {'fast' if args.skip_naive else 'naive'} | IoU 0.9 / 0.8 / 0.7 | gap at 0.7 | tau | "
+              "reuse s | reuse tok | reuse / fast (time) | reuse × naive | reuse order |")
+        print("|" + " --- |" * 19)
         for r in rows:
             g = r.get
             iou = " / ".join(f"{g(f'iou{x}', float('nan')):.2f}" for x in RHOS)
             print(f"| {r['id']} | {r['R']} | {g('naive_t', float('nan')):.1f} | {r['fast_t']:.1f} | {g('speedup', float('nan')):.2f} | "
                   f"{order_label(r)} | {r['fast_tok']:,} | "
                   f"{r['eff']:.2f} | {r['peak']:.2f} | {g('short_t', float('nan')):.1f} | {r['short_x']:.1f} | "
-                  f"{iou} | {nats(g('gap0.7', float('nan')))} | {r['short_tau']:.3f} |")
+                  f"{iou} | {nats(g('gap0.7', float('nan')))} | {r['short_tau']:.3f} | {' | '.join(reuse_cells(r))} |")
         print()
         print_summary(rows, args, probe)
 
@@ -434,7 +461,8 @@ def main(argv=None):
                if args.results else None)
     reuse = results is not None and not args.quick  # a quick benchmark always measures
     header = ("example", "R", "naive_s", "fast_s", "speedup", "naive_tok", "fast_tok", "fast_tok/s", "eff",
-              "peakGiB", "same_order", "tau", "short_x", "iou.9", "iou.8", "iou.7", "gap.7", "short_tau", "source")
+              "peakGiB", "same_order", "tau", "short_x", "iou.9", "iou.8", "iou.7", "gap.7", "short_tau",
+              "reuse_s", "reuse_tok", "reuse/fast_t", "reuse_x_naive", "reuse_same", "source")
     print(" | ".join(header))
     rows, reused = [], []
     for i, (source, ex) in enumerate(examples):
@@ -462,7 +490,11 @@ def main(argv=None):
         if record is not None:
             print(f"# long-chain probe reused ({record.get('date', '?')})")
         if probe is None:
-            probe = dict(zip(("n", "peak", "per_step"), long_chain_memory(pruner, [e for _, e in examples], args.long_chain)))
+            chains = [e for _, e in examples]
+            probe = dict(zip(("n", "peak", "per_step"), long_chain_memory(pruner, chains, args.long_chain,
+                                                                         reuse_across_steps=False)))
+            probe.update(zip(("reuse_n", "reuse_peak", "reuse_per_step"),
+                             long_chain_memory(pruner, chains, args.long_chain, reuse_across_steps=True)))
             if results:
                 results.add(f"long-chain:{args.long_chain}", probe, card=card)
     print_summary(rows, args, probe)

@@ -118,7 +118,8 @@ def plan_example(pruner: Pruner, example: Example, keep_ratio, max_steps, scorer
     enc = encode_example(pruner, example)
     n_steps = planned_steps(enc.n_reasoning, keep_ratio, max_steps)
     if max_hours is not None:
-        refuse_if_too_costly(estimate_cost(pruner, enc, n_steps, "exact", scorer), max_hours, example.id)
+        refuse_if_too_costly(estimate_cost(pruner, enc, n_steps, "exact", scorer, reuse_across_steps=False),
+                             max_hours, example.id)  # the lockstep does not reuse states across steps
     return enc, n_steps
 
 
@@ -207,6 +208,7 @@ class Chain:
             example=example.to_dict(), metadata=run_metadata(pruner, enc, run.objective.name, scorer=engine.name,
                                                              strategy=run.strategy.name, elapsed_s=self.elapsed,
                                                              tokens_computed=engine.tokens_computed,
+                                                             reuse_across_steps=False,  # the lockstep does not
                                                              **check_metadata(engine.check)),
         )
 

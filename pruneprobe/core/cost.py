@@ -9,7 +9,10 @@ Canonical pattern::
 Exact pruning scores every kept token at every step, and the fast scorer recomputes each
 candidate's suffix: with ``k`` kept tokens and ``T`` tokens after the reasoning a step costs about
 ``k²/2 + kT`` token-forwards, so a full ranking of ``R`` tokens costs about ``R³/6 + R²T/2`` (the
-naive scorer recomputes whole sequences: ``k`` times the sequence length per step). The counts come
+naive scorer recomputes whole sequences: ``k`` times the sequence length per step). With
+cross-step reuse (``core.resume``, the CPU default) a step resumes the candidates left of the last
+deletion past it: with that deletion uniform over the kept tokens it saves ``k(k-1)/6`` on average
+(exact strategy; a full ranking then costs about ``R³/9 + R²T/2``). The counts come
 from the encoded lengths step by step; the shortlist and multi strategies are estimated roughly
 (shortlist: its exact candidates at the mean suffix length, full scoring at each refresh; multi:
 a full scoring per round of deletions). Seconds are the count over the pruner's plain-forward
@@ -31,7 +34,8 @@ import torch
 
 from pruneprobe.core.encoding import encode_example
 from pruneprobe.core.result import n_keep_for
-from pruneprobe.core.strategies import Multi, Shortlist, Strategy, resolve_strategy
+from pruneprobe.core.resume import reuse_by_default
+from pruneprobe.core.strategies import Exact, Multi, Shortlist, Strategy, resolve_strategy
 from pruneprobe.data.models import as_pruner
 from pruneprobe.errors import PruneprobeError
 
@@ -80,10 +84,12 @@ def format_duration(seconds: float) -> str:
 
 
 def count_token_forwards(n_prefix: int, n_reasoning: int, n_suffix: int, n_steps: int,
-                         strategy: Strategy | str = "exact", scorer: str = "fast", **strategy_keywords) -> float:
+                         strategy: Strategy | str = "exact", scorer: str = "fast", *, reuse: bool = False,
+                         **strategy_keywords) -> float:
     """Token-forwards of ``n_steps`` deletions from ``n_reasoning`` tokens (see the module docstring).
 
-    ``strategy`` is a strategy object or a name with the old keywords, as in ``greedy_prune``.
+    ``strategy`` is a strategy object or a name with the old keywords, as in ``greedy_prune``;
+    ``reuse``: the fast scorer reuses states across steps (counted for the exact strategy).
 
     >>> round(count_token_forwards(50, 600, 12, 600) / (600 ** 3 / 6), 2)  # a full ranking: about R³/6
     1.06
@@ -106,6 +112,8 @@ def count_token_forwards(n_prefix: int, n_reasoning: int, n_suffix: int, n_steps
             total += plan.size_for(k) * per
         else:
             total += full(k)
+            if reuse and scorer == "fast" and step and isinstance(plan, Exact):  # resumed: k(k-1)/6 on average
+                total -= min(k * (k - 1) / 6, full(k))
         total += m * (p + k + t if scorer == "naive" else STATE_OVERHEAD * k + t)
         k, step = k - m, step + m
     return total
@@ -136,21 +144,25 @@ def measure_throughput(pruner, refresh: bool = False) -> float:
     return pruner.info["tokens_per_s"]
 
 
-def estimate_cost(pruner, enc, n_steps: int, strategy: Strategy | str = "exact", scorer: str = "fast",
-                  **strategy_keywords) -> CostEstimate:
-    """The cost of ``n_steps`` deletions on an encoded example (``encoding.EncodedExample``)."""
+def estimate_cost(pruner, enc, n_steps: int, strategy: Strategy | str = "exact", scorer: str = "fast", *,
+                  reuse_across_steps: bool | None = None, **strategy_keywords) -> CostEstimate:
+    """The cost of ``n_steps`` deletions on an encoded example (``encoding.EncodedExample``);
+    ``reuse_across_steps`` as for ``greedy_prune`` (``None``: the pruner's device's default)."""
     plan = resolve_strategy(strategy, **strategy_keywords)
-    n = count_token_forwards(enc.reasoning_start, enc.n_reasoning, len(enc.suffix_ids), n_steps, plan, scorer)
+    reuse = reuse_by_default(pruner.device) if reuse_across_steps is None else reuse_across_steps
+    n = count_token_forwards(enc.reasoning_start, enc.n_reasoning, len(enc.suffix_ids), n_steps, plan, scorer,
+                             reuse=reuse)
     return CostEstimate(enc.n_reasoning, n_steps, plan.name, scorer, n, measure_throughput(pruner))
 
 
 def estimate_greedy_cost(pruner, example, keep_ratio: float | None = None, *, max_steps: int | None = None,
-                         strategy: Strategy | str = "exact", scorer: str = "fast", **strategy_keywords) -> CostEstimate:
+                         strategy: Strategy | str = "exact", scorer: str = "fast", reuse_across_steps: bool | None = None,
+                         **strategy_keywords) -> CostEstimate:
     """What ``greedy_prune`` with the same arguments would cost; nothing is scored."""
     pruner = as_pruner(pruner)
     enc = encode_example(pruner, example)
     return estimate_cost(pruner, enc, planned_steps(enc.n_reasoning, keep_ratio, max_steps), strategy, scorer,
-                         **strategy_keywords)
+                         reuse_across_steps=reuse_across_steps, **strategy_keywords)
 
 
 def planned_steps(n_reasoning: int, keep_ratio: float | None, max_steps: int | None) -> int:

@@ -4,7 +4,8 @@ The fast scorer builds its own packed 4-D attention masks and reuses the model's
 model whose attention it misreads (a window it does not know of, a layout added to transformers
 later) would get wrong scores with no error. Before it is trusted for a model, ``check_fast_scorer``
 scores a short synthetic chain with it and with a full recompute of each sequence: three
-candidates' vectors, the state after a deletion, a candidate on the answer-only path. The
+candidates' vectors, the state after a deletion, a candidate on the answer-only path (and, when the
+scorer reuses states across steps, a resumed candidate). The
 model's sliding window(s) are shrunk to a few tokens meanwhile, so the chain crosses them.
 ``resolve_scorer`` runs the check once per ``Pruner`` (cached on it) and, on a difference above
 ``tolerance_for(dtype)``, falls back to the naive scorer with a warning, or raises.
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from pruneprobe.core.fastscore import FastScorer
+from pruneprobe.core.resume import reuse_by_default
 from pruneprobe.core.scoring import NaiveScorer, state_logprob_batch
 from pruneprobe.data.models import Pruner
 from pruneprobe.errors import PruneprobeError
@@ -47,6 +49,7 @@ class ScorerCheck:
     tolerance: float
     seconds: float
     error: str = ""
+    covers_reuse: bool = False  # a candidate resumed across steps was checked too
 
     @property
     def passed(self) -> bool:
@@ -123,39 +126,47 @@ def _synthetic_chain(model, n_prefix: int, n_kept: int, n_suffix: int, seed: int
 
 
 @torch.no_grad()
-def _compare(model, n_prefix: int, n_kept: int, n_suffix: int, seed: int) -> float:
+def _compare(model, n_prefix: int, n_kept: int, n_suffix: int, seed: int, reuse: bool = False) -> float:
     """Largest difference between the fast scorer and a full recompute of each sequence, in three
-    forwards. (1) The state, with every reference sequence right-padded beside it (the naive
-    recompute; the state's own row seeds the fast scorer's cache). (2) Three packed candidates
-    (first, middle, last kept token; two rows, the first one's suffix crossing the window). Then
-    the middle one is deleted (its suffix adopted, no forward) and the new state compared. (3) On
-    the answer-only path, the new last candidate: one token whose keys include the adopted ones.
+    forwards (four with ``reuse``). (1) The state, with every reference sequence right-padded beside
+    it (the naive recompute; the state's own row seeds the fast scorer's cache). (2) Packed
+    candidates, the first, middle and last compared (two rows or more, the first one's suffix
+    crossing the window); with ``reuse`` every candidate, the first one's states kept across steps
+    (bounded to that one). Then the middle one is deleted (its packed suffix adopted, no forward)
+    and the new state compared. (3) On the answer-only path, the new last candidate: one token whose
+    keys include the adopted ones; with ``reuse`` every candidate of the new state, the first resumed
+    from its kept keys past the deletion in a row of its own under the model's own masks (3), the
+    others packed (4), the first and last compared.
 
     A small model on a CPU costs ~0.1-0.2 s a forward before its first token, so the check keeps
-    to these three. Recomputing after deleting a token that was not just scored uses the same
-    machinery (a cached prefix under the model's own mask) and is left to the test suite."""
+    to these. Recomputing after deleting a token that was not just scored uses the same machinery
+    (a cached prefix under the model's own mask) and is left to the test suite."""
 
     def without(seq, j):
         return torch.cat([seq[:j], seq[j + 1 :]])
 
     prefix, kept, suffix = _synthetic_chain(model, n_prefix, n_kept, n_suffix, seed)
     k, mid = len(kept), len(kept) // 2
-    cands = [0, mid, k - 1]
-    rows = [without(kept, j) for j in cands] + [without(without(kept, mid), k - 2)]
-    fast = FastScorer(model, batch_tokens=4 * (n_kept + n_suffix))
+    cands, after = [0, mid, k - 1], without(kept, mid)
+    rows = [without(kept, j) for j in cands] + [without(after, j) for j in ((0, k - 2) if reuse else (k - 2,))]
+    fast = FastScorer(model, batch_tokens=4 * (n_kept + n_suffix), reuse_across_steps=reuse,
+                      max_kept_tokens=n_kept + n_suffix - 2)  # with reuse: the first candidate's states only
     naive = fast.reset(prefix, kept, suffix, reference=[torch.cat([prefix, row, suffix]) for row in rows])
-    full = fast.candidate_logprobs(cands)
-    got = [(full[c], c, 0) for c in range(len(cands))]  # (fast vector, its reference row, first column compared)
+    full = fast.candidate_logprobs(None if reuse else cands)  # every candidate: a full scoring keeps states
+    got = [(full[c if reuse else r], r, 0) for r, c in enumerate(cands)]  # (fast vector, reference row, first column)
     fast.delete(mid)
     got.append((fast.state_logprobs(), 1, 0))  # the deleted candidate's row is the new state
-    answer = fast.candidate_logprobs([k - 2], answer_only=True)[:, k - 2 :]
-    got.append((answer[0], 3, k - 2))
+    answer = fast.candidate_logprobs(None if reuse else [k - 2], answer_only=True)[:, k - 2 :]
+    got.append((answer[k - 2 if reuse else 0], len(rows) - 1, k - 2))
+    if reuse:
+        got.append((answer[0], 3, k - 2))  # the resumed one
     return max(_max_diff(vec, naive[row][start:]) for vec, row, start in got)
 
 
 def check_fast_scorer(model, n_prefix: int = 1, n_kept: int = 5, n_suffix: int = 2, seed: int = 0,
-                      window: int = CHECK_WINDOW) -> ScorerCheck:
-    """Score a synthetic chain with both scorers (sliding windows shrunk to ``window``) and compare.
+                      window: int = CHECK_WINDOW, reuse_across_steps: bool = False) -> ScorerCheck:
+    """Score a synthetic chain with both scorers (sliding windows shrunk to ``window``) and compare;
+    ``reuse_across_steps``: also a candidate resumed across steps (``core.resume``; one more forward).
 
     >>> check_fast_scorer(model).passed   # doctest: +SKIP
     True
@@ -168,17 +179,18 @@ def check_fast_scorer(model, n_prefix: int = 1, n_kept: int = 5, n_suffix: int =
     max_diff, error = None, ""
     try:
         with shrunk_windows(model.config, window):
-            max_diff = _compare(model, n_prefix, n_kept, n_suffix, seed)
+            max_diff = _compare(model, n_prefix, n_kept, n_suffix, seed, reuse_across_steps)
     except Exception as exc:  # any failure of the fast path (or the model under it) means: do not trust it
         error = f"{type(exc).__name__}: {exc}"
     return ScorerCheck(model_type, _dtype_name(model), max_diff, tolerance_for(dtype),
-                       time.perf_counter() - t0, error)
+                       time.perf_counter() - t0, error, reuse_across_steps)
 
 
-def resolve_scorer(pruner_or_model, mode: str = "warn") -> tuple[str, ScorerCheck | None]:
+def resolve_scorer(pruner_or_model, mode: str = "warn", reuse_across_steps: bool = False) -> tuple[str, ScorerCheck | None]:
     """``("fast", check)`` when the fast scorer passes its self-check (or ``mode="off"``: no check,
     ``None``), else ``("naive", check)`` with a warning (``mode="warn"``) or a ``PruneprobeError``
-    (``mode="raise"``). A ``Pruner`` caches the check in ``scorer_check``."""
+    (``mode="raise"``). A ``Pruner`` caches the check in ``scorer_check``; a cached check without
+    cross-step reuse is run again when ``reuse_across_steps`` asks for it."""
     if mode not in CHECK_MODES:
         raise PruneprobeError(f"unknown scorer check {mode!r}; use one of {', '.join(CHECK_MODES)}")
     if mode == "off":
@@ -187,8 +199,9 @@ def resolve_scorer(pruner_or_model, mode: str = "warn") -> tuple[str, ScorerChec
     pruner = pruner_or_model if isinstance(pruner_or_model, Pruner) else None
     model = pruner.model if pruner is not None else pruner_or_model
     check = pruner.scorer_check if pruner is not None else None
-    if check is None or check.dtype != _dtype_name(model):  # a pruner cast to another dtype: check again
-        check = check_fast_scorer(model)
+    stale = check is None or check.dtype != _dtype_name(model)  # a pruner cast to another dtype: check again
+    if stale or (reuse_across_steps and not check.covers_reuse):
+        check = check_fast_scorer(model, reuse_across_steps=reuse_across_steps)
         if pruner is not None:
             pruner.scorer_check = check
     if check.passed:
@@ -200,22 +213,28 @@ def resolve_scorer(pruner_or_model, mode: str = "warn") -> tuple[str, ScorerChec
 
 
 def make_scorer(model, scorer: str = "fast", batch_tokens: int | None = None, answer_only: bool = False,
-                check: str = "warn"):
+                check: str = "warn", reuse_across_steps: bool | None = None):
     """A scorer for ``model`` (a ``Pruner`` or a bare transformers model): ``"fast"`` or ``"naive"``.
 
     ``"fast"`` is first checked against the naive reference (``exactness.resolve_scorer``; cached
     on a ``Pruner``): on a difference ``check="warn"`` (default) falls back to the naive scorer with
     a warning, ``check="raise"`` raises, ``check="off"`` skips the check. The returned scorer's
     ``name`` says which one runs and its ``check`` holds the check's result (``None``: not run).
+    ``reuse_across_steps``: the fast scorer keeps candidates' suffix states from one full scoring to the
+    next (``core.resume``; ``None``: ``resume.reuse_by_default`` for the model's device); its self-check
+    then covers a resumed candidate too.
     """
     if scorer not in ("fast", "naive"):
         raise PruneprobeError(f"unknown scorer {scorer!r}; use 'fast' or 'naive'")
     if check not in CHECK_MODES:
         raise PruneprobeError(f"unknown scorer check {check!r}; use one of {', '.join(CHECK_MODES)}")
     result = None
+    bare = model.model if isinstance(model, Pruner) else model
+    if reuse_across_steps is None:
+        reuse_across_steps = reuse_by_default(next(bare.parameters()).device)
     if scorer == "fast":
-        scorer, result = resolve_scorer(model, check)
-    model = model.model if isinstance(model, Pruner) else model
+        scorer, result = resolve_scorer(model, check, reuse_across_steps)
+    model = bare
     if scorer == "naive":
         engine = NaiveScorer(model, batch_tokens=batch_tokens or 4096)
     else:
@@ -224,6 +243,6 @@ def make_scorer(model, scorer: str = "fast", batch_tokens: int | None = None, an
             batch_tokens = 16384 if cuda else 768
         # suffixes kept for the next deletion to adopt (~50 KB a token for the 135M model): more on a GPU
         engine = FastScorer(model, batch_tokens=batch_tokens, lm_head_everywhere=not answer_only,
-                            reuse_tokens=4 * batch_tokens if cuda else 4096)
+                            reuse_tokens=4 * batch_tokens if cuda else 4096, reuse_across_steps=reuse_across_steps)
     engine.check = result
     return engine

@@ -22,6 +22,8 @@ taken from the deleted candidate's own packed suffix when it was just scored (``
 bounds what is kept; no forward), else the cache is cropped to ``d - 2`` and the tail recomputed;
 rows ``d - 2`` and ``d - 1`` keep their hidden states, so their new targets cost one LM-head
 product. Under the ``answer`` objective the LM head runs only where an answer token is predicted.
+With ``reuse_across_steps`` a full scoring keeps every candidate's suffix states (``max_kept_tokens``
+at most) and the next one recomputes the candidates left of the deletion only past it (``resume``).
 
 Gotchas: the result equals ``NaiveScorer`` up to float rounding (fp32: ~1e-5); bf16 rounding
 differs between the packed and the full forward, so orders may differ at near-ties. Nothing here
@@ -40,6 +42,7 @@ import numpy as np
 import torch
 from transformers import DynamicCache
 
+from pruneprobe.core.resume import ReusePlan, adopt_stored, keep_packed, plan_reuse, score_resumed
 from pruneprobe.core.scoring import window_estimate
 from pruneprobe.errors import PruneprobeError
 
@@ -53,14 +56,19 @@ class FastScorer:
     name = "fast"
     check = None  # the self-check behind this scorer (``exactness.make_scorer``), if one ran
 
-    def __init__(self, model, batch_tokens: int = 768, lm_head_everywhere: bool = True, reuse_tokens: int = 4096):
+    def __init__(self, model, batch_tokens: int = 768, lm_head_everywhere: bool = True, reuse_tokens: int = 4096,
+                 reuse_across_steps: bool = False, max_kept_tokens: int = 16384):
         self.model = model
         self.batch_tokens = batch_tokens
         self.lm_head_everywhere = lm_head_everywhere
         self.reuse_tokens = reuse_tokens  # packed suffix tokens kept between deletions for ``delete`` to adopt
+        # candidates' suffix states kept from one full scoring to the next (``resume``), at most this many tokens
+        self.reuse_across_steps, self.max_kept_tokens = reuse_across_steps, max_kept_tokens
         self.tokens_computed = 0
+        self.peak_kept_bytes = 0  # the most bytes ``resume`` stores held at once
         self._scored: dict[int, tuple] = {}  # candidate -> its kept packed suffix, scored since the last state change
         self._kept_tokens = 0
+        self._store = None  # ``resume.SuffixStore`` of the last full scoring
         self.windows = mask_windows(model.config)
         # transformers >= 5.2x renamed ``past_key_values`` to ``cache``; accept both
         params = inspect.signature(model.forward).parameters
@@ -85,7 +93,7 @@ class FastScorer:
         self.next_lp = torch.empty(0, device=self.device)  # [t] = log p(x[t+1] | x[<=t])
         self.skip_lp = torch.empty(0, device=self.device)  # [t] = log p(x[t+2] | x[<=t])
         self.hidden = torch.empty(0, device=self.device, dtype=next(self.model.parameters()).dtype)  # [t] = LM-head input at t
-        self._scored, self._kept_tokens = {}, 0
+        self._scored, self._kept_tokens, self._store = {}, 0, None
         return self._extend_from(0, reference)
 
     @property
@@ -143,13 +151,16 @@ class FastScorer:
     def delete(self, j: int, scored: tuple | None = None) -> None:
         """Delete kept token ``j``; ``scored``: its packed suffix ``(kept, row, at, length)`` from a
         forward outside this scorer (``multiscorer``), adopted like one scored here."""
-        d = self.p + j
+        d, store = self.p + j, self._store
         scored, self._scored, self._kept_tokens = scored or self._scored.get(j), {}, 0
         self.ids = torch.cat([self.ids[:d], self.ids[d + 1 :]])
-        if scored is None:  # rows d-2 (skip target) and d-1 (next target) changed targets
-            self._extend_from(max(d - 2, 0))
-        else:
+        if scored is not None:
             self._adopt(d, *scored)
+        elif store is not None and store.fresh and d in store.where and store.hidden is not None:
+            adopt_stored(self, d, store)  # its region, scored just now, is the new tail
+        else:  # rows d-2 (skip target) and d-1 (next target) changed targets
+            self._extend_from(max(d - 2, 0))
+        self._store = None if store is None else store.after_deletion(d)
 
     @torch.no_grad()
     def _adopt(self, d: int, kept: dict, row: int, at: int, length: int) -> None:
@@ -183,6 +194,8 @@ class FastScorer:
         k, p, n = self.n_kept, self.p, len(self.ids)
         keep = max_suffix is None and not answer_only  # a full suffix, scored everywhere: delete can adopt it
         cands = list(range(k)) if candidates is None else list(candidates)
+        full = self.reuse_across_steps and max_suffix is None and cands == list(range(k))
+        plan = plan_reuse(self, answer_only) if full else None  # resume from the last full scoring, keep regions
         width = k - 1 + self.s
         out = torch.full((len(cands), width), float("nan"), device=self.device)
         first_suffix = k - 1  # index in a candidate's vector where the suffix starts
@@ -192,6 +205,10 @@ class FastScorer:
             before = self.next_lp[p - 1 : p - 1 + width].expand(len(cands), -1)
             out = torch.where(cols < cut, before, out)
             out.scatter_(1, cut, self.skip_lp[p - 1 + cut])
+        if plan is not None and plan.resumed:
+            score_resumed(self, plan, out, answer_only)
+        self._store = self._store if plan is None else None  # read by score_resumed only
+        resumed = set(plan.resumed) if plan is not None else ()
         # chunk candidates so each packed forward holds about batch_tokens tokens
         chunk: list[tuple[int, int]] = []
         size = 0
@@ -199,15 +216,19 @@ class FastScorer:
             length = n - 2 - (p + j)  # recomputed tokens x[i+1 .. n-2]
             if max_suffix is not None:
                 length = min(length, max_suffix)
-            if length <= 0 or (answer_only and j + length < first_suffix):  # nothing scored to recompute
+            if length <= 0 or (answer_only and j + length < first_suffix) or j in resumed:  # nothing to recompute here
                 continue
             if chunk and size + length > self.batch_tokens:
-                self._score_chunk(chunk, out, first_suffix, answer_only, max_suffix, keep)
+                self._score_chunk(chunk, out, first_suffix, answer_only, max_suffix, keep, plan)
                 chunk, size = [], 0
             chunk.append((row, j))
             size += length
         if chunk:
-            self._score_chunk(chunk, out, first_suffix, answer_only, max_suffix, keep)
+            self._score_chunk(chunk, out, first_suffix, answer_only, max_suffix, keep, plan)
+        if plan is not None:
+            self._store = plan.builder.build(self, None if answer_only else out.clone())
+            kept = 0 if self._store is None else self._store.nbytes
+            self.peak_kept_bytes = max(self.peak_kept_bytes, plan.peak, kept)
         if max_suffix is not None and cands:  # beyond the window: the current state's log-probs
             out = window_estimate(out, cands, self.next_lp[p - 1 :], max_suffix)
         if answer_only:
@@ -215,7 +236,7 @@ class FastScorer:
         return out.cpu()
 
     def _score_chunk(self, chunk, out, first_suffix: int, answer_only: bool, max_suffix: int | None = None,
-                     keep: bool = False) -> None:
+                     keep: bool = False, plan: ReusePlan | None = None) -> None:
         p, n, dev = self.p, len(self.ids), self.device
         cuts = [p + j for _, j in chunk]  # sequence position of each deleted token
         lengths = [n - 2 - i for i in cuts]  # recomputed tokens x[i+1 .. n-2] of each candidate
@@ -255,10 +276,13 @@ class FastScorer:
         logits = res.logits.float()
         lse = torch.logsumexp(logits, dim=-1)
         lp = logits.gather(-1, self.ids[(pos[:, cols] + 2).clamp(max=n - 1)][..., None]).squeeze(-1) - lse
+        stored = [] if plan is None else [(*placed[s], lengths[s], cuts[s]) for s, (_, j) in enumerate(chunk) if j in plan.keep]
+        layers = (res.get("cache") or res.get("past_key_values")).layers
+        keep_packed(plan.builder if plan else None, layers, hidden[0] if len(cols) == width else None, c, stored)
+        keep = keep and not (stored and len(stored) == len(chunk) and not answer_only)  # the store adopts them
         if keep and len(cols) == width and self._kept_tokens + int(real.sum()) <= self.reuse_tokens:
             self._kept_tokens += int(real.sum())
             skip = logits.gather(-1, self.ids[(pos + 3).clamp(max=n - 1)][..., None]).squeeze(-1) - lse
-            layers = (res.get("cache") or res.get("past_key_values")).layers
             kept = {"keys": [layer.keys[:, :, c:].clone() for layer in layers], "hidden": hidden[0],
                     "values": [layer.values[:, :, c:].clone() for layer in layers], "next": lp, "skip": skip}
             for s, (_, j) in enumerate(chunk):

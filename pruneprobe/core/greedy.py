@@ -52,6 +52,7 @@ def greedy_prune(
     scorer_check: str = "warn",
     strategy: Strategy | str = "exact",
     batch_tokens: int | None = None,
+    reuse_across_steps: bool | None = None,
     progress: bool = False,
     on_step: Callable[[int, int], None] | None = None,
     max_hours: float | None = DEFAULT_MAX_HOURS,
@@ -67,7 +68,9 @@ def greedy_prune(
     ``scorer="fast"`` is first checked against the naive scorer, once per pruner: on a mismatch
     ``scorer_check="warn"`` falls back to naive with a warning, ``"raise"`` raises, ``"off"`` skips
     the check. ``metadata["scorer"]`` is the scorer that ran, ``metadata["scorer_check_max_diff"]``
-    the check's largest log-prob difference (``None``: not run).
+    the check's largest log-prob difference (``None``: not run). ``reuse_across_steps``: the fast
+    scorer keeps each candidate's suffix states from one full scoring to the next and recomputes only
+    past the last deletion (exact; ``None``: on a CPU, not on CUDA; ``core.resume``).
     Before scoring, the cost is estimated from the encoded lengths and the pruner's measured
     throughput (``pruneprobe.core.cost``); a chain estimated over ``max_hours`` (default 3 h) is refused
     with an error naming the ways out (``max_hours=None``: no limit).
@@ -79,8 +82,10 @@ def greedy_prune(
     enc = encode_example(pruner, example)
     n_steps = planned_steps(enc.n_reasoning, keep_ratio, max_steps)
     if max_hours is not None:
-        refuse_if_too_costly(estimate_cost(pruner, enc, n_steps, plan, scorer), max_hours, example.id)
-    engine = make_scorer(pruner, scorer, batch_tokens, answer_only=not obj.needs_reasoning_logprobs, check=scorer_check)
+        refuse_if_too_costly(estimate_cost(pruner, enc, n_steps, plan, scorer, reuse_across_steps=reuse_across_steps),
+                             max_hours, example.id)
+    engine = make_scorer(pruner, scorer, batch_tokens, answer_only=not obj.needs_reasoning_logprobs, check=scorer_check,
+                         reuse_across_steps=reuse_across_steps)
     t0 = time.perf_counter()
     run = GreedyRun.start(engine, enc, obj, plan, n_steps, example.id)
     run.prune(step_bar(progress, n_steps, example.id), on_step)
@@ -92,6 +97,7 @@ def greedy_prune(
         example=example.to_dict(), metadata=run_metadata(pruner, enc, obj.name, scorer=engine.name,
                                                          strategy=plan.name, elapsed_s=elapsed,
                                                          tokens_computed=engine.tokens_computed,
+                                                         reuse_across_steps=getattr(engine, "reuse_across_steps", False),
                                                          **check_metadata(engine.check)),
     )
 

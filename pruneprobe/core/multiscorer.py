@@ -35,6 +35,7 @@ import torch
 from transformers import DynamicCache
 
 from pruneprobe.core.fastscore import FastScorer, packed_attention_mask
+from pruneprobe.core.resume import prefilled_cache
 
 
 @dataclass(frozen=True)
@@ -332,15 +333,6 @@ class PrefixCaches:
         index = to_device(index, flat_k[0].device)
         return prefilled_cache([(k[:, index].transpose(0, 1), v[:, index].transpose(0, 1))
                                 for k, v in zip(flat_k, flat_v)])
-
-
-def prefilled_cache(pairs: list[tuple[torch.Tensor, torch.Tensor]]) -> DynamicCache:
-    """A ``DynamicCache`` holding ``(keys, values)`` per layer as given (views are not copied until the
-    forward appends to them; ``DynamicCache(ddp_cache_data=...)`` would copy them first)."""
-    cache = DynamicCache(ddp_cache_data=[(k[:, :, :0], v[:, :, :0]) for k, v in pairs])
-    for layer, (k, v) in zip(cache.layers, pairs):
-        layer.keys, layer.values = k, v
-    return cache
 
 
 def fill_cached_part(block: torch.Tensor, engine: FastScorer) -> None:
