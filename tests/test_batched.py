@@ -13,7 +13,7 @@ from pruneprobe.errors import PruneprobeError
 
 WORDS = ("so she has 3 apples and 4 pears , then 3 + 4 = 7 fruits in total . "
          "next we double it : 7 * 2 = 14 .").split()
-TIMING = ("elapsed_s", "tokens_computed", "reuse_across_steps")  # what may differ from one-at-a-time pruning
+TIMING = ("elapsed_s", "tokens_computed", "reuse_across_steps", "resumed_check_max_diff")  # what may differ from one-at-a-time pruning
 
 
 def example(n_words: int, i: int = 0) -> Example:

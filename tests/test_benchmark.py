@@ -175,3 +175,19 @@ def test_machine_is_the_cpu_model_or_the_gpu_name(bench, monkeypatch):
     assert "cores" in bench.cpu_model() or not Path("/proc/cpuinfo").exists()  # two CPUs named alike differ here
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H200")
     assert bench.machine_name(torch.device("cuda")) == "GPU: NVIDIA H200"
+
+
+def test_self_check_benchmark_times_the_resumed_rows_check_on_a_chain():
+    """``benchmarks/self_check.py`` captures a real resumed scoring and times its check: exact rows."""
+    from conftest import tiny_pruner
+    from test_fast_exact import chain, example_with
+
+    from pruneprobe.core.encoding import encode_example
+
+    spec = importlib.util.spec_from_file_location("self_check", SCRIPT.with_name("self_check.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    pruner = tiny_pruner("llama")
+    enc = encode_example(pruner, example_with(chain(10)))
+    seconds, diff, rows, scoring = module.resumed_check_seconds(pruner, enc, repeats=1)
+    assert rows == enc.n_reasoning // 2 - 1 and 0 <= diff < 1e-4 and seconds > 0 and scoring > 0

@@ -132,44 +132,82 @@ def test_strategies_with_reuse_match_without():
         assert np.allclose(on.traces["joint_logprob"], off.traces["joint_logprob"], atol=1e-3)
 
 
-def test_self_check_covers_the_resumed_rows(monkeypatch):
-    """The run-time self-check (``exactness``) scores a resumed candidate: a resumed row wrong by 0.01
-    nats fails it."""
-    from pruneprobe.core import fastscore, resume
+def test_self_check_covers_the_resumed_rows_when_asked(monkeypatch):
+    """``check_fast_scorer(reuse_across_steps=True)`` (the up-front option) scores a resumed candidate: a
+    resumed row wrong by 0.01 nats fails it."""
     from pruneprobe.core.exactness import check_fast_scorer
 
     model = tiny_model("mistral", vocab_size=512, sliding_window=4096)
     assert check_fast_scorer(model, reuse_across_steps=True).passed
-    original, resumed = resume.score_resumed, []
-
-    def broken(scorer, plan, out, answer_only):
-        original(scorer, plan, out, answer_only)
-        resumed.extend(plan.resumed)
-        out[plan.resumed, -1] += 0.01
-
-    monkeypatch.setattr(fastscore, "score_resumed", broken)
+    resumed = break_resumed_rows(monkeypatch)
     assert check_fast_scorer(model).passed and not resumed  # without reuse the check resumes nothing
     check = check_fast_scorer(model, reuse_across_steps=True)
     assert resumed == [0] and check.status == "failed" and 0.009 < check.max_diff < 0.011
     assert check.covers_reuse
 
 
-def test_a_check_without_reuse_is_run_again_for_a_scorer_with_it(monkeypatch):
-    """The check is cached on the pruner; a scorer that reuses states across steps needs one that
-    covered a resumed candidate, and a later scorer without reuse keeps that one."""
+def test_make_scorer_checks_resumed_rows_on_the_chain_not_up_front(monkeypatch):
+    """The cached up-front check stays at three forwards with reuse on; the resumed rows are checked
+    on the real chain instead, once per chain, and their difference lands in the metadata."""
     from pruneprobe.core import exactness
 
     calls = []
     real = exactness.check_fast_scorer
     monkeypatch.setattr(exactness, "check_fast_scorer",
-                        lambda model, **kw: calls.append(kw.get("reuse_across_steps")) or real(model, **kw))
+                        lambda model, **kw: calls.append(kw.get("reuse_across_steps", False)) or real(model, **kw))
     pruner = tiny_pruner("llama")
-    assert not exactness.make_scorer(pruner, "fast", reuse_across_steps=False).check.covers_reuse
     engine = exactness.make_scorer(pruner, "fast", reuse_across_steps=True)
-    assert engine.reuse_across_steps and engine.check.covers_reuse
-    exactness.make_scorer(pruner, "fast", reuse_across_steps=False)
-    exactness.make_scorer(pruner, "fast", reuse_across_steps=True)
-    assert calls == [False, True]
+    assert engine.reuse_across_steps and not engine.check.covers_reuse and engine.resumed_check.max_diff is None
+    assert exactness.make_scorer(pruner, "fast", reuse_across_steps=True, check="off").resumed_check is None
+    assert exactness.make_scorer(pruner, "fast", reuse_across_steps=False).resumed_check is None
+    result = pruned(pruner, example_with(chain(8)), reuse_across_steps=True)
+    assert 0 <= result.metadata["resumed_check_max_diff"] < 1e-4 and result.metadata["reuse_across_steps"] is True
+    assert pruned(pruner, example_with(chain(8)), reuse_across_steps=False).metadata["resumed_check_max_diff"] is None
+    assert calls == [False]
+
+
+def break_resumed_rows(monkeypatch, by: float = 0.01) -> list:
+    """Make ``score_resumed`` add ``by`` to every resumed row's last log-prob; returns the rows it resumed."""
+    from pruneprobe.core import fastscore, resume
+
+    original, resumed = resume.score_resumed, []
+
+    def broken(scorer, plan, out, answer_only):
+        original(scorer, plan, out, answer_only)
+        resumed.extend(plan.resumed)
+        out[plan.resumed, -1] += by
+
+    monkeypatch.setattr(fastscore, "score_resumed", broken)
+    return resumed
+
+
+@pytest.mark.parametrize("objective", ["joint", "answer"])
+def test_a_broken_resumed_row_is_caught_on_the_chain_and_reuse_turned_off(monkeypatch, caplog, objective):
+    """A resumed row wrong by 0.01 nats (the last answer token) is caught at its first use: a warning
+    naming the model type, that scoring redone without reuse, the pruning identical to the naive one,
+    and the pruner's later scorers do not reuse."""
+    from pruneprobe.core.exactness import make_scorer
+
+    pruner = tiny_pruner("mistral", sliding_window=8)
+    ex = example_with(chain(12))
+    resumed = break_resumed_rows(monkeypatch)
+    with caplog.at_level("WARNING", logger="pruneprobe.core.exactness"):
+        result = pruned(pruner, ex, objective, reuse_across_steps=True)
+    assert resumed, "the chain never resumed a candidate"
+    assert "resumed across steps disagree" in caplog.text and "'mistral'" in caplog.text
+    assert result.metadata["reuse_across_steps"] is False
+    assert 0.009 < result.metadata["resumed_check_max_diff"] < 0.011
+    assert_same_pruning(result, pruned(pruner, ex, objective, scorer="naive"))
+    assert pruner.scorer_check.reuse_failed and pruner.scorer_check.passed
+    assert not make_scorer(pruner, "fast", reuse_across_steps=True).reuse_across_steps
+
+
+def test_a_broken_resumed_row_raises_under_scorer_check_raise(monkeypatch):
+    from pruneprobe.errors import PruneprobeError
+
+    break_resumed_rows(monkeypatch, by=0.5)
+    with pytest.raises(PruneprobeError, match="resumed across steps.*'llama'.*0.5"):
+        pruned(tiny_pruner("llama"), example_with(chain(8)), reuse_across_steps=True, scorer_check="raise")
 
 
 def test_default_is_on_for_a_cpu_and_the_estimate_counts_it(pruner, example):

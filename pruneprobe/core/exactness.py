@@ -4,11 +4,14 @@ The fast scorer builds its own packed 4-D attention masks and reuses the model's
 model whose attention it misreads (a window it does not know of, a layout added to transformers
 later) would get wrong scores with no error. Before it is trusted for a model, ``check_fast_scorer``
 scores a short synthetic chain with it and with a full recompute of each sequence: three
-candidates' vectors, the state after a deletion, a candidate on the answer-only path (and, when the
-scorer reuses states across steps, a resumed candidate). The
-model's sliding window(s) are shrunk to a few tokens meanwhile, so the chain crosses them.
-``resolve_scorer`` runs the check once per ``Pruner`` (cached on it) and, on a difference above
-``tolerance_for(dtype)``, falls back to the naive scorer with a warning, or raises.
+candidates' vectors, the state after a deletion, a candidate on the answer-only path (optionally,
+``reuse_across_steps=True``, a resumed candidate too: one forward more). The model's sliding window(s)
+are shrunk to a few tokens meanwhile, so the chain crosses them. ``resolve_scorer`` runs the check once
+per ``Pruner`` (cached on it) and, on a difference above ``tolerance_for(dtype)``, falls back to the
+naive scorer with a warning, or raises. A scorer that reuses states across steps (``core.resume``) has
+its resumed rows checked on the real chain instead, at each chain's first scoring that resumes any
+(``ResumedRowsCheck``: one full forward of two sequences); on a difference reuse is turned off for
+that model, with a warning, or it raises.
 
 Gotchas: the cached result describes the model as it was checked; a model cast to another
 dtype is checked again, but other changes afterwards (config, weights, attention implementation)
@@ -22,7 +25,7 @@ import logging
 import math
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -50,6 +53,7 @@ class ScorerCheck:
     seconds: float
     error: str = ""
     covers_reuse: bool = False  # a candidate resumed across steps was checked too
+    reuse_failed: bool = False  # a ``ResumedRowsCheck`` on a real chain failed since: no reuse for this model
 
     @property
     def passed(self) -> bool:
@@ -67,12 +71,15 @@ class ScorerCheck:
                 f"({self.dtype}): largest difference {self.max_diff:.3g} nats > tolerance {self.tolerance:.3g}")
 
 
-def check_metadata(check: ScorerCheck | None) -> dict:
-    """Result metadata: the check's status and largest difference (``None``: not run, or no finite
-    difference)."""
-    finite = check is not None and check.max_diff is not None and math.isfinite(check.max_diff)
+def check_metadata(check: ScorerCheck | None, resumed: ResumedRowsCheck | None = None) -> dict:
+    """Result metadata: the check's status and largest difference, and the resumed rows' largest
+    difference on this chain (``None``: not run, or no finite difference)."""
+    def finite(x):
+        return x if x is not None and math.isfinite(x) else None
+
     return {"scorer_check": check.status if check else None,
-            "scorer_check_max_diff": check.max_diff if finite else None}
+            "scorer_check_max_diff": finite(check.max_diff) if check else None,
+            "resumed_check_max_diff": finite(resumed.max_diff) if resumed else None}
 
 
 def tolerance_for(dtype: torch.dtype) -> float:
@@ -186,11 +193,52 @@ def check_fast_scorer(model, n_prefix: int = 1, n_kept: int = 5, n_suffix: int =
                        time.perf_counter() - t0, error, reuse_across_steps)
 
 
+@dataclass
+class ResumedRowsCheck:
+    """Checks a reusing fast scorer's resumed rows (``core.resume``) on the real chain: at each chain's
+    first scoring that resumes candidates, the first and last resumed ones are recomputed in full (one
+    forward of two sequences, the model's own masks and windows) and compared with their fast vectors.
+    Set as ``FastScorer.resumed_check`` by ``make_scorer``; ``max_diff``: this chain's difference (``None``
+    until checked). Above ``tolerance``, ``mode="warn"`` turns reuse off (the scorer redoes that scoring
+    without it; the ``Pruner``'s ``scorer_check`` records it, so later scorers do not reuse), ``"raise"`` raises."""
+
+    model_type: str
+    tolerance: float
+    mode: str = "warn"
+    pruner: Pruner | None = None
+    max_diff: float | None = None
+
+    @torch.no_grad()
+    def __call__(self, scorer, resumed: list[int], out: torch.Tensor) -> bool:
+        rows = sorted({resumed[0], resumed[-1]})
+        ids = scorer.ids.cpu()
+        p, end, first_suffix = scorer.p, len(ids) - scorer.s, scorer.n_kept - 1
+        kept = ids[p:end]
+        naive = state_logprob_batch(scorer.model, ids[:p], [torch.cat([kept[:j], kept[j + 1 :]]) for j in rows], ids[end:])
+        diffs = []
+        for j, reference in zip(rows, naive):
+            fast = out[j].cpu()
+            scored = ~torch.isnan(fast) | (torch.arange(len(fast)) >= first_suffix)  # answer-only: NaN reasoning part
+            diffs.append(_max_diff(fast[scored], reference[scored]))
+        self.max_diff = max(diffs)
+        if self.max_diff <= self.tolerance:
+            return True
+        problem = (f"the fast scorer's rows resumed across steps disagree with a full recompute on model type "
+                   f"{self.model_type!r}: largest difference {self.max_diff:.3g} nats > tolerance {self.tolerance:.3g}")
+        if self.mode == "raise":
+            raise PruneprobeError(f"{problem}; use reuse_across_steps=False, or scorer_check='warn' to fall back to it")
+        logger.warning("%s; reusing states across steps is turned off for this model", problem)
+        if self.pruner is not None and self.pruner.scorer_check is not None:
+            self.pruner.scorer_check = replace(self.pruner.scorer_check, reuse_failed=True)
+        return False
+
+
 def resolve_scorer(pruner_or_model, mode: str = "warn", reuse_across_steps: bool = False) -> tuple[str, ScorerCheck | None]:
     """``("fast", check)`` when the fast scorer passes its self-check (or ``mode="off"``: no check,
     ``None``), else ``("naive", check)`` with a warning (``mode="warn"``) or a ``PruneprobeError``
-    (``mode="raise"``). A ``Pruner`` caches the check in ``scorer_check``; a cached check without
-    cross-step reuse is run again when ``reuse_across_steps`` asks for it."""
+    (``mode="raise"``). A ``Pruner`` caches the check in ``scorer_check``. ``reuse_across_steps=True``
+    asks for the check with a resumed candidate (``check_fast_scorer``); a cached one without it is then
+    run again (``make_scorer`` does not ask: it checks resumed rows on the real chain instead)."""
     if mode not in CHECK_MODES:
         raise PruneprobeError(f"unknown scorer check {mode!r}; use one of {', '.join(CHECK_MODES)}")
     if mode == "off":
@@ -221,8 +269,9 @@ def make_scorer(model, scorer: str = "fast", batch_tokens: int | None = None, an
     a warning, ``check="raise"`` raises, ``check="off"`` skips the check. The returned scorer's
     ``name`` says which one runs and its ``check`` holds the check's result (``None``: not run).
     ``reuse_across_steps``: the fast scorer keeps candidates' suffix states from one full scoring to the
-    next (``core.resume``; ``None``: ``resume.reuse_by_default`` for the model's device); its self-check
-    then covers a resumed candidate too.
+    next (``core.resume``; ``None``: ``resume.reuse_by_default`` for the model's device); unless
+    ``check="off"`` its resumed rows are then checked on each chain (``ResumedRowsCheck``), and not reused
+    on a model where that check failed before.
     """
     if scorer not in ("fast", "naive"):
         raise PruneprobeError(f"unknown scorer {scorer!r}; use 'fast' or 'naive'")
@@ -233,7 +282,9 @@ def make_scorer(model, scorer: str = "fast", batch_tokens: int | None = None, an
     if reuse_across_steps is None:
         reuse_across_steps = reuse_by_default(next(bare.parameters()).device)
     if scorer == "fast":
-        scorer, result = resolve_scorer(model, check, reuse_across_steps)
+        scorer, result = resolve_scorer(model, check)
+    reuse_across_steps = reuse_across_steps and not (result is not None and result.reuse_failed)
+    pruner = model if isinstance(model, Pruner) else None
     model = bare
     if scorer == "naive":
         engine = NaiveScorer(model, batch_tokens=batch_tokens or 4096)
@@ -244,5 +295,8 @@ def make_scorer(model, scorer: str = "fast", batch_tokens: int | None = None, an
         # suffixes kept for the next deletion to adopt (~50 KB a token for the 135M model): more on a GPU
         engine = FastScorer(model, batch_tokens=batch_tokens, lm_head_everywhere=not answer_only,
                             reuse_tokens=4 * batch_tokens if cuda else 4096, reuse_across_steps=reuse_across_steps)
+        if reuse_across_steps and check != "off":
+            engine.resumed_check = ResumedRowsCheck(str(getattr(model.config, "model_type", type(model).__name__)),
+                                                    tolerance_for(next(model.parameters()).dtype), check, pruner)
     engine.check = result
     return engine

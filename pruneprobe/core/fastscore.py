@@ -23,7 +23,8 @@ bounds what is kept; no forward), else the cache is cropped to ``d - 2`` and the
 rows ``d - 2`` and ``d - 1`` keep their hidden states, so their new targets cost one LM-head
 product. Under the ``answer`` objective the LM head runs only where an answer token is predicted.
 With ``reuse_across_steps`` a full scoring keeps every candidate's suffix states (``max_kept_tokens``
-at most) and the next one recomputes the candidates left of the deletion only past it (``resume``).
+at most) and the next one recomputes the candidates left of the deletion only past it (``resume``);
+each chain's first such scoring is checked against a full recompute (``resumed_check``).
 
 Gotchas: the result equals ``NaiveScorer`` up to float rounding (fp32: ~1e-5); bf16 rounding
 differs between the packed and the full forward, so orders may differ at near-ties. Nothing here
@@ -55,6 +56,9 @@ class FastScorer:
 
     name = "fast"
     check = None  # the self-check behind this scorer (``exactness.make_scorer``), if one ran
+    # called once per chain, at the first scoring that resumes candidates (``exactness.ResumedRowsCheck``):
+    # ``(scorer, resumed, out) -> bool``; False turns reuse off and that scoring is redone without it
+    resumed_check = None
 
     def __init__(self, model, batch_tokens: int = 768, lm_head_everywhere: bool = True, reuse_tokens: int = 4096,
                  reuse_across_steps: bool = False, max_kept_tokens: int = 16384):
@@ -94,6 +98,7 @@ class FastScorer:
         self.skip_lp = torch.empty(0, device=self.device)  # [t] = log p(x[t+2] | x[<=t])
         self.hidden = torch.empty(0, device=self.device, dtype=next(self.model.parameters()).dtype)  # [t] = LM-head input at t
         self._scored, self._kept_tokens, self._store = {}, 0, None
+        self.resumed_checked = False  # this chain's resumed rows not yet checked (``resumed_check``)
         return self._extend_from(0, reference)
 
     @property
@@ -229,6 +234,11 @@ class FastScorer:
             self._store = plan.builder.build(self, None if answer_only else out.clone())
             kept = 0 if self._store is None else self._store.nbytes
             self.peak_kept_bytes = max(self.peak_kept_bytes, plan.peak, kept)
+            if plan.resumed and not self.resumed_checked and self.resumed_check is not None:
+                self.resumed_checked = True
+                if not self.resumed_check(self, plan.resumed, out):  # not exact here: score again without reuse
+                    self.reuse_across_steps, self._store = False, None
+                    return self.candidate_logprobs(candidates, answer_only, max_suffix)
         if max_suffix is not None and cands:  # beyond the window: the current state's log-probs
             out = window_estimate(out, cands, self.next_lp[p - 1 :], max_suffix)
         if answer_only:

@@ -70,7 +70,9 @@ def greedy_prune(
     the check. ``metadata["scorer"]`` is the scorer that ran, ``metadata["scorer_check_max_diff"]``
     the check's largest log-prob difference (``None``: not run). ``reuse_across_steps``: the fast
     scorer keeps each candidate's suffix states from one full scoring to the next and recomputes only
-    past the last deletion (exact; ``None``: on a CPU, not on CUDA; ``core.resume``).
+    past the last deletion (exact; ``None``: on a CPU, not on CUDA; ``core.resume``); its resumed rows
+    are checked against a full recompute at the chain's first scoring that resumes any
+    (``metadata["resumed_check_max_diff"]``; on a mismatch reuse is turned off, as ``scorer_check`` says).
     Before scoring, the cost is estimated from the encoded lengths and the pruner's measured
     throughput (``pruneprobe.core.cost``); a chain estimated over ``max_hours`` (default 3 h) is refused
     with an error naming the ways out (``max_hours=None``: no limit).
@@ -98,7 +100,7 @@ def greedy_prune(
                                                          strategy=plan.name, elapsed_s=elapsed,
                                                          tokens_computed=engine.tokens_computed,
                                                          reuse_across_steps=getattr(engine, "reuse_across_steps", False),
-                                                         **check_metadata(engine.check)),
+                                                         **check_metadata(engine.check, getattr(engine, "resumed_check", None))),
     )
 
 
