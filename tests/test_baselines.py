@@ -104,16 +104,38 @@ def test_traces_and_kept_mask(any_pruner, example):
     lp0 = state_logprob_batch(any_pruner.model, enc.prefix_ids, [enc.reasoning_ids], enc.suffix_ids)[0]
     for k, v in traces_from_state(lp0, enc.n_reasoning).items():
         assert r.traces[k][0] == pytest.approx(v, rel=1e-5)
-    step = r.n_tokens // 3  # a later step against its explicit state
+    assert r.metadata["traces_scorer"] == "fast"  # each state recomputed past its deletion only
     mask = np.ones(r.n_tokens, bool)
-    mask[r.deletion_order[:step]] = False
-    kept = enc.reasoning_ids[torch.from_numpy(mask)]
-    lp = state_logprob_batch(any_pruner.model, enc.prefix_ids, [kept], enc.suffix_ids)[0]
-    assert r.traces["joint_logprob"][step] == pytest.approx(traces_from_state(lp, len(kept))["joint_logprob"], rel=1e-5)
+    states = [enc.reasoning_ids]
+    for i in r.deletion_order:  # every later step against its explicit state
+        mask[i] = False
+        states.append(enc.reasoning_ids[torch.from_numpy(mask.copy())])
+    explicit = state_logprob_batch(any_pruner.model, enc.prefix_ids, states, enc.suffix_ids)
+    joint = [traces_from_state(lp, len(kept))["joint_logprob"] for lp, kept in zip(explicit, states)]
+    assert np.allclose(r.traces["joint_logprob"], joint, atol=1e-4, rtol=0)
     for rho in (0.9, 0.8, 0.7):
         m = r.kept_mask(rho)
         assert m.sum() == int(np.floor(rho * r.n_tokens + 0.5)) and len(r.pruned_text(rho)) < len("".join(r.tokens))
     assert PruneResult.from_dict(r.to_dict()).deletion_order == r.deletion_order
+
+
+def test_traces_fall_back_to_whole_states_when_the_fast_scorer_fails_its_check(pruner, example, caplog):
+    """A pruner whose fast scorer failed its self-check gets its traces from whole states, the same values."""
+    from dataclasses import replace
+
+    from pruneprobe.core.exactness import check_fast_scorer
+
+    fast = prune_baseline(pruner, example, "random", seed=2)
+    pruner.scorer_check = replace(check_fast_scorer(pruner.model), max_diff=1.0)  # cached as failed
+    try:
+        with caplog.at_level("WARNING"):
+            naive = prune_baseline(pruner, example, "random", seed=2)
+    finally:
+        pruner.scorer_check = None
+    assert "using the naive scorer" in caplog.text and naive.metadata["traces_scorer"] == "naive"
+    assert fast.metadata["traces_scorer"] == "fast"
+    for k in TRACE_KEYS:
+        assert np.allclose(fast.traces[k], naive.traces[k], rtol=1e-5, atol=1e-4, equal_nan=True)
 
 
 def test_uniform_order_is_even_at_every_ratio():

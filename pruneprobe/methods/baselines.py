@@ -46,6 +46,7 @@ import torch
 
 from pruneprobe.core.attention_modules import attention_module_paths, eager_attention
 from pruneprobe.core.encoding import EncodedExample, encode_example
+from pruneprobe.core.exactness import make_scorer
 from pruneprobe.core.greedy import run_metadata
 from pruneprobe.core.result import TRACE_KEYS, PruneResult
 from pruneprobe.core.scoring import resolve_objective, state_logprob_batch, traces_from_state
@@ -58,25 +59,36 @@ H2O_NORMALIZATIONS = ("relative", "mean", "sum")
 
 # -- shared -------------------------------------------------------------------------------------
 def state_traces(pruner: Pruner, enc: EncodedExample, order: list[int], *, enabled: bool = True,
-                 batch_tokens: int | None = None) -> dict[str, list[float]]:
-    """Trace dict for the R+1 states along ``order`` (before any deletion, then after each), in one
-    batched pass of ``state_logprob_batch``; all-NaN lists when ``enabled`` is False."""
+                 batch_tokens: int | None = None) -> tuple[dict[str, list[float]], str | None]:
+    """Trace dict for the R+1 states along ``order`` (before any deletion, then after each), and the
+    scorer that computed it (``"fast"``, ``"naive"``; ``None`` with all-NaN lists when ``enabled`` is False). When the fast scorer passes its self-check (``core.exactness``,
+    cached on the pruner) each state is the last one with a token deleted, recomputed from that token
+    on over the cached prefix (``FastScorer.delete``: ~3x faster than whole states on a 67-token chain
+    under a 141-token prompt); else one batched pass of ``state_logprob_batch`` over whole states."""
     n = len(order) + 1
     if not enabled:
-        return {k: [float("nan")] * n for k in TRACE_KEYS}
-    ids = enc.reasoning_ids
-    alive = torch.ones(enc.n_reasoning, dtype=torch.bool)
-    states = [ids.clone()]
-    for i in order:
-        alive[i] = False
-        states.append(ids[alive])
-    kw = {} if batch_tokens is None else {"batch_tokens": batch_tokens}
-    lps = state_logprob_batch(pruner.model, enc.prefix_ids, states, enc.suffix_ids, **kw)
+        return {k: [float("nan")] * n for k in TRACE_KEYS}, None
+    engine = make_scorer(pruner, "fast", answer_only=False, reuse_across_steps=False)
+    if engine.name == "fast":
+        engine.reset(enc.prefix_ids, enc.reasoning_ids, enc.suffix_ids)
+        alive, lps = list(range(enc.n_reasoning)), [engine.state_logprobs()]
+        for i in order:
+            engine.delete(alive.index(i))
+            alive.remove(i)
+            lps.append(engine.state_logprobs())
+    else:
+        ids, alive = enc.reasoning_ids, torch.ones(enc.n_reasoning, dtype=torch.bool)
+        states = [ids.clone()]
+        for i in order:
+            alive[i] = False
+            states.append(ids[alive])
+        kw = {} if batch_tokens is None else {"batch_tokens": batch_tokens}
+        lps = state_logprob_batch(pruner.model, enc.prefix_ids, states, enc.suffix_ids, **kw)
     traces = {k: [] for k in TRACE_KEYS}
-    for state, lp in zip(states, lps):
-        for k, v in traces_from_state(lp, len(state)).items():
+    for step, lp in enumerate(lps):
+        for k, v in traces_from_state(lp, enc.n_reasoning - step).items():
             traces[k].append(v)
-    return traces
+    return traces, engine.name
 
 
 def one_shot_result(pruner: Pruner, example: Example, enc: EncodedExample, method: str, objective,
@@ -85,13 +97,13 @@ def one_shot_result(pruner: Pruner, example: Example, enc: EncodedExample, metho
     """Wrap a fixed deletion order into a ``PruneResult`` (shared by every one-shot baseline)."""
     obj = resolve_objective(objective)
     t0 = time.perf_counter() if t0 is None else t0
-    tr = state_traces(pruner, enc, order, enabled=traces, batch_tokens=batch_tokens)
+    tr, traces_scorer = state_traces(pruner, enc, order, enabled=traces, batch_tokens=batch_tokens)
     scores = None if token_scores is None else [float(x) for x in np.asarray(token_scores, dtype=np.float64)]
     return PruneResult(
         example_id=example.id, method=method, objective=obj.name, token_ids=enc.reasoning_ids.tolist(),
         tokens=list(enc.reasoning_pieces), deletion_order=[int(i) for i in order], traces=tr,
         candidate_scores=None, token_scores=scores, example=example.to_dict(),
-        metadata=run_metadata(pruner, enc, obj.name, traces_computed=traces,
+        metadata=run_metadata(pruner, enc, obj.name, traces_computed=traces, traces_scorer=traces_scorer,
                               elapsed_s=time.perf_counter() - t0, **extra),
     )
 
