@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.pruneprobe-installed
 PYTHON ?= python3
 
-.PHONY: demo test test-fast bench bench-quick bench-report runs runs-len128 figures clean sufficiency distill
+.PHONY: demo test test-fast bench bench-quick bench-report runs runs-len128 runs-self figures clean sufficiency distill
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,9 +55,20 @@ runs: $(STAMP)
 
 # Full-length gold chains (issue 19): the first 200 gsm_symbolic examples of at most 128 SmolLM2 tokens.
 # Hours on a CPU; resumable: rerun to continue (data/README.md states how far it got).
+LEN128_ARGS := --dataset gsm_symbolic --n 200 --seed 0 --max-reasoning-tokens 128 --pruner smollm2-135m --dtype float32 --max-hours 0
 runs-len128: $(STAMP)
-	$(PY) -m pruneprobe.cli run --dataset gsm_symbolic --n 200 --seed 0 --max-reasoning-tokens 128 --pruner smollm2-135m \
-	  --dtype float32 --method greedy --objective joint --max-hours 0 --out data/runs/smollm2-greedy-joint-len128
+	$(PY) -m pruneprobe.cli run $(LEN128_ARGS) --method greedy --objective joint --out data/runs/smollm2-greedy-joint-len128
+	for m in surprisal uniform random h2o; do \
+	  $(PY) -m pruneprobe.cli run $(LEN128_ARGS) --method $$m --objective joint --out data/runs/smollm2-$$m-joint-len128 || exit 1; \
+	done
+
+# The pruner's own chains (issue 19): rejection sampling from 2,000 questions, then greedy on the accepted
+# chains of at most 128 tokens. Many hours on a CPU; both steps resume (data/README.md says how far they got).
+runs-self: $(STAMP)
+	$(PY) -m pruneprobe.cli generate --dataset gsm_symbolic --n 2000 --teacher smollm2-135m --dtype float32 --n-samples 10 \
+	  --temperature 0.7 --batch-size 160 --max-new-tokens 512 --min-reasoning-chars 100 --seed 0 --out data/chains/smollm2-self
+	$(PY) -m pruneprobe.cli run --dataset jsonl --data-path data/chains/smollm2-self/chains.jsonl --max-reasoning-tokens 128 \
+	  --pruner smollm2-135m --dtype float32 --method greedy --objective joint --max-hours 0 --out data/runs/self-smollm2-greedy-joint
 
 # Sufficiency of the cached runs (data/sufficiency): the embedded SmolLM2 answers from the pruned chains.
 sufficiency: $(STAMP)

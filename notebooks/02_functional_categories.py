@@ -33,6 +33,12 @@
 # Run time: about 50 s on a 2-core CPU shared with other jobs (mostly the composition bootstrap).
 
 # %%
+import os
+
+# chain set: "gold" (the 120 short gold chains), "gold-len128" (full-length gold) or "self" (the pruner's
+# own chains); set before the pruneprobe imports below, restart the kernel to switch
+os.environ.setdefault("PRUNEPROBE_CHAINS", "gold")
+
 import matplotlib.pyplot as plt
 
 from pruneprobe import viz

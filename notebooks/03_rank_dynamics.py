@@ -34,6 +34,12 @@
 # change (`make tables` forces it).
 
 # %%
+import os
+
+# chain set: "gold" (the 120 short gold chains), "gold-len128" (full-length gold) or "self" (the pruner's
+# own chains); set before the pruneprobe imports below, restart the kernel to switch
+os.environ.setdefault("PRUNEPROBE_CHAINS", "gold")
+
 import matplotlib.pyplot as plt
 
 from pruneprobe import viz

@@ -48,9 +48,14 @@
 # runs, features or labels change; fits run single-threaded (`threadpool_limits(1)`).
 
 # %%
+import os
 import time
 
 t_start = time.perf_counter()
+# chain set: "gold" (the 120 short gold chains), "gold-len128" (full-length gold) or "self" (the pruner's
+# own chains); set before the pruneprobe imports below, restart the kernel to switch
+os.environ.setdefault("PRUNEPROBE_CHAINS", "gold")
+
 import matplotlib.pyplot as plt
 
 from pruneprobe import viz

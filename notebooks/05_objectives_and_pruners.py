@@ -30,6 +30,12 @@
 # Run time: about 20-30 s on a 2-core CPU shared with other jobs.
 
 # %%
+import os
+
+# chain set: "gold" (the 120 short gold chains), "gold-len128" (full-length gold) or "self" (the pruner's
+# own chains); set before the pruneprobe imports below, restart the kernel to switch
+os.environ.setdefault("PRUNEPROBE_CHAINS", "gold")
+
 import warnings
 
 import matplotlib.pyplot as plt
@@ -43,6 +49,8 @@ from pruneprobe.analysis import (
 )
 from pruneprobe.runs import load_run
 from pruneprobe.viz.notebook import (
+    CACHED_RUNS,
+    CHAINS,
     DATA,
     FIG,
     GREEDY_ANSWER,
@@ -106,21 +114,22 @@ plt.show()
 # %% [markdown]
 # ## A second pruner: Gemma-3-270M
 #
-# `data/runs/gemma3-greedy-joint` prunes the first examples of the SmolLM2 runs with Gemma-3-270M
+# `data/runs/gemma3-greedy-joint` (gold chains; `gemma3-greedy-joint-len128` for the full-length ones)
+# prunes the first examples of the SmolLM2 runs with Gemma-3-270M
 # (joint objective, exact greedy). The tokenizers differ, so ranks are not compared token by token;
 # instead each pruner's category retention (its own tokens, its own rule labels) on the shared
 # examples, and the word-level agreement of the kept text at each rho.
 
 # %%
-gemma_dir = DATA / "runs/gemma3-greedy-joint"
-if not gemma_dir.is_dir():
-    print("no data/runs/gemma3-greedy-joint yet (make runs): skipping the pruner comparison")
+gemma_run = CHAINS.pruners.get("gemma3")  # this chain set's Gemma-3 run, if it has one
+g_results = list(load_run(DATA / "runs" / gemma_run).results()) if gemma_run and (DATA / "runs" / gemma_run).is_dir() else []
+if not g_results:
+    print(f"no Gemma-3 run of the {CHAINS.name} chains with results yet: skipping the pruner comparison")
 else:
-    g_results = list(load_run(gemma_dir).results())
     shared = {r.example_id for r in g_results}
     s_results = [r for r in results[GREEDY_JOINT] if r.example_id in shared]
-    pruners = {viz.display_name(f"{name} greedy joint"): (rs, load_labels(rs, f"{name}-greedy-joint-rules.parquet"))
-               for name, rs in (("smollm2", s_results), ("gemma3", g_results))}
+    pruners = {viz.display_name(f"{name} greedy joint"): (rs, load_labels(rs, f"{run}-rules.parquet"))
+               for name, run, rs in (("smollm2", CACHED_RUNS["greedy joint"], s_results), ("gemma3", gemma_run, g_results))}
     comps = [category_composition({name: rs}, lab, stages=(0.9, 0.7, 0.5), n_boot=500)
              for name, (rs, lab) in pruners.items()]
     comp = pd.concat(comps, ignore_index=True)

@@ -3,6 +3,8 @@ runs under the names the figures show, and the rule labels with their cache.
 
 Canonical pattern (a notebook's first cell)::
 
+    import os
+    os.environ.setdefault("PRUNEPROBE_CHAINS", "gold")   # or "gold-len128", "self": before the import below
     from pruneprobe.viz.notebook import FIG, ROOT, SETTING, load_cached_results, load_labels, setup
     setup()                                        # paper style
     results = load_cached_results()                # {"Greedy, joint objective": [PruneResult, ...], ...}
@@ -10,6 +12,10 @@ Canonical pattern (a notebook's first cell)::
     corr = rank_correlation_table(results)         # slow tables come from data/tables (``make tables``)
 
 Gotchas:
+- The chain set (``CHAIN_SETS``: ``gold``, the 120 short gold chains the figures show; ``gold-len128``,
+  full-length gold chains; ``self``, chains the pruner wrote itself) is read from ``PRUNEPROBE_CHAINS``
+  once, at import: set it before importing this module (restart the kernel to switch). Other sets than
+  ``gold`` write figures to ``figures/<set>/`` and cache tables in ``data/tables/<set>/``.
 - ``ROOT`` is found from the working directory (the repository or its ``notebooks/``), so the
   notebooks run from either; ``FIG`` is ``ROOT/figures``.
 - Labels depend only on the tokens: one table covers every run of one pruner on the same examples.
@@ -29,6 +35,8 @@ from pruneprobe.analysis.cache import attention_study_cached, head_contribution_
 from pruneprobe.analysis.categories import label_result
 from pruneprobe.analysis.regression import context_features, regression_table
 from pruneprobe.core.result import PruneResult
+from pruneprobe.errors import PruneprobeError
+from pruneprobe.runs.chainsets import CHAIN_SETS, CHAINS_ENV, ChainSet, chain_set
 from pruneprobe.runs.tables import load_run
 from pruneprobe.viz.style import LAGS, display_name, set_style
 
@@ -40,15 +48,10 @@ def repo_root(start=None) -> Path:
 
 
 ROOT = repo_root()
-DATA, FIG = ROOT / "data", ROOT / "figures"
-TABLES = DATA / "tables"
-SETTING = "SmolLM2-135M pruner (bf16, exact greedy), gsm_symbolic chains"
-
-# The cached runs of ``data/runs`` (``make runs``), by their short label; results come back keyed by
-# ``display_name(label)``, e.g. "Greedy, joint objective".
-CACHED_RUNS = {"greedy joint": "smollm2-greedy-joint", "greedy answer": "smollm2-greedy-answer",
-               "surprisal": "smollm2-surprisal-joint", "h2o": "smollm2-h2o-joint",
-               "uniform": "smollm2-uniform-joint", "random": "smollm2-random-joint"}
+DATA = ROOT / "data"
+CHAINS = chain_set()  # from $PRUNEPROBE_CHAINS, once
+FIG, TABLES, SETTING = ROOT / "figures" / CHAINS.subdir, DATA / "tables" / CHAINS.subdir, CHAINS.setting
+CACHED_RUNS = CHAINS.runs  # the runs of this chain set, by short label
 GREEDY_JOINT, GREEDY_ANSWER = display_name("greedy joint"), display_name("greedy answer")
 LABEL_COLUMNS = ["example_id", "index", "token", "category"]
 
@@ -67,19 +70,23 @@ def load_cached_results(labels: Iterable[str] | None = None, runs_dir=None) -> d
     """
     runs_dir = Path(runs_dir or DATA / "runs")
     chosen = CACHED_RUNS if labels is None else {label: CACHED_RUNS[label] for label in labels}
-    return {display_name(label): list(load_run(runs_dir / name).results())
-            for label, name in chosen.items() if (runs_dir / name).is_dir()}
+    found = {display_name(label): list(load_run(runs_dir / name).results())
+             for label, name in chosen.items() if (runs_dir / name).is_dir()}
+    return {name: results for name, results in found.items() if results}  # a run just started has none
 
 
-def load_labels(results, pattern: str = "smollm2-*-rules.parquet", labels_dir=None) -> pd.DataFrame:
+def load_labels(results, pattern: str | None = None, labels_dir=None) -> pd.DataFrame:
     """Rule labels (``example_id, index, token, category``) of every example in ``results`` (a list or
-    ``{run: [results]}``): the cached tables matching ``pattern``, plus labels made now for the rest."""
+    ``{run: [results]}``): the cached tables matching ``pattern`` (default: the chain set's), where their
+    tokens are the result's, plus labels made now for the rest."""
     runs = results if isinstance(results, Mapping) else {"": results}
-    cached = [pd.read_parquet(p) for p in sorted(Path(labels_dir or DATA / "labels").glob(pattern))]
-    labels = pd.concat(cached) if cached else pd.DataFrame(columns=LABEL_COLUMNS)
-    have = set(labels["example_id"])
-    extra = {r.example_id: label_result(r) for rs in runs.values() for r in rs if r.example_id not in have}
-    labels = pd.concat([labels, *extra.values()]).drop_duplicates(["example_id", "index"])
+    files = sorted(Path(labels_dir or DATA / "labels").glob(pattern or CHAINS.labels_glob))
+    cached = pd.concat([pd.read_parquet(p) for p in files]) if files else pd.DataFrame(columns=LABEL_COLUMNS)
+    cached = cached.drop_duplicates(["example_id", "index"]).sort_values(["example_id", "index"])
+    tokens = cached.groupby("example_id")["token"].agg(list).to_dict()
+    extra = {r.example_id: label_result(r) for rs in runs.values() for r in rs
+             if tokens.get(r.example_id) != list(r.tokens)}  # missing, or cached for other text of that id
+    labels = pd.concat([cached[~cached.example_id.isin(set(extra))], *extra.values()])
     print(f"labels for {labels.example_id.nunique()} examples ({len(extra)} labelled now)")
     return labels.reset_index(drop=True)
 
@@ -87,10 +94,12 @@ def load_labels(results, pattern: str = "smollm2-*-rules.parquet", labels_dir=No
 def load_regression_table(runs_dir=None, features_dir=None) -> pd.DataFrame:
     """``regression_table`` of the greedy joint run's examples that have cached attention features."""
     results = list(load_run(Path(runs_dir or DATA / "runs") / CACHED_RUNS["greedy joint"]).results())
-    files = sorted(Path(features_dir or DATA / "features").glob("smollm2-*-attention.parquet"))
-    feats = pd.concat([pd.read_parquet(p) for p in files]).drop_duplicates(["example_id", "index"])
+    path = Path(features_dir or DATA / "features") / CHAINS.features_file
+    if not path.exists():
+        raise PruneprobeError(f"no attention features at {path}; make them with `pruneprobe features --chains {CHAINS.name}`")
+    feats = pd.read_parquet(path)
     have = set(feats["example_id"])
-    print(f"feature files: {[p.name for p in files]}; {len(results)} greedy joint examples, "
+    print(f"features: {path.name}; {len(results)} greedy joint examples, "
           f"{sum(r.example_id in have for r in results)} with cached attention features")
     return regression_table([r for r in results if r.example_id in have], feats)
 
@@ -103,8 +112,9 @@ def rank_correlation_table(results, lags=LAGS, refresh: bool = False) -> pd.Data
 
 def attention_table(runs_dir=None, features_dir=None, labels_dir=None) -> pd.DataFrame:
     """The greedy joint run's regression table with the non-attention context features (notebook 04)."""
-    labels = pd.read_parquet(Path(labels_dir or DATA / "labels") / "smollm2-greedy-joint-rules.parquet")
-    return context_features(load_regression_table(runs_dir, features_dir), labels)
+    table = load_regression_table(runs_dir, features_dir)
+    results = list(load_run(Path(runs_dir or DATA / "runs") / CACHED_RUNS["greedy joint"]).results())
+    return context_features(table, load_labels(results, f"{CACHED_RUNS['greedy joint']}-rules.parquet", labels_dir))
 
 
 def attention_tables(table: pd.DataFrame, refresh: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -120,11 +130,11 @@ def build_tables(refresh: bool = True) -> None:
     """Remake every cached table of ``data/tables`` from the cached runs and features (``pruneprobe tables``)."""
     greedy = load_cached_results(["greedy joint", "greedy answer"])
     print(rank_correlation_table(greedy, refresh=refresh).round(3).to_string(index=False))
-    if list((DATA / "features").glob("smollm2-*-attention.parquet")):
+    if (DATA / "features" / CHAINS.features_file).exists():
         study, layers, heads = attention_tables(attention_table(), refresh=refresh)
         print(f"{len(study)} attention-study rows, {len(layers)} layer rows, {len(heads)} head rows")
 
 
-__all__ = ["ROOT", "DATA", "FIG", "SETTING", "CACHED_RUNS", "GREEDY_JOINT", "GREEDY_ANSWER", "repo_root", "setup",
-           "load_cached_results", "load_labels", "TABLES", "load_regression_table", "rank_correlation_table",
+__all__ = ["ROOT", "DATA", "FIG", "SETTING", "CACHED_RUNS", "CHAINS", "CHAIN_SETS", "ChainSet", "chain_set", "GREEDY_JOINT", "GREEDY_ANSWER", "repo_root", "setup",
+           "CHAINS_ENV", "load_cached_results", "load_labels", "TABLES", "load_regression_table", "rank_correlation_table",
            "attention_table", "attention_tables", "build_tables"]
