@@ -60,5 +60,7 @@ def test_cached_results_leave_out_runs_without_results(tmp_path):
     shutil.copy(notebook.DATA / "runs" / "smollm2-uniform-joint" / "manifest.json", run)
     shutil.copytree(notebook.DATA / "runs" / "smollm2-random-joint", tmp_path / "smollm2-random-joint",
                     ignore=lambda d, names: [n for n in names if n.endswith(".parquet")])
-    found = notebook.load_cached_results(["uniform", "random"], runs_dir=tmp_path)
+    found = notebook.load_cached_results(["uniform", "random"], runs_dir=tmp_path, require=())
     assert list(found) == ["Random"] and len(found["Random"]) == 120
+    with pytest.raises(PruneprobeError, match="no results yet in smollm2-greedy-joint, smollm2-uniform-joint"):
+        notebook.load_cached_results(["uniform", "random"], runs_dir=tmp_path, require=("greedy joint", "uniform"))

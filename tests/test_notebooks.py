@@ -62,7 +62,8 @@ def test_paired_ipynb_is_clean(stem):
 @pytest.mark.parametrize("stem", sorted(EXPECTED))
 @NEEDS_RUNS[0]
 @NEEDS_RUNS[1]
-def test_notebook_executes_and_writes_figures(stem, record_property):
+def test_notebook_executes_and_writes_figures(stem, record_property, monkeypatch):
+    monkeypatch.setenv("PRUNEPROBE_CHAINS", "gold")  # the kernel inherits it: the committed figures
     if stem == "04_attention_predicts_rank" and not list((ROOT / "data/features").glob("*-attention.parquet")):
         pytest.skip("no cached attention features (make features)")
     start = time.time() - 1
@@ -75,3 +76,23 @@ def test_notebook_executes_and_writes_figures(stem, record_property):
     for name in EXPECTED[stem]:
         p = FIG / name
         assert p.exists() and p.stat().st_mtime >= start and p.stat().st_size > 0, name
+
+
+SELF_RUN = ROOT / "data/runs/self-smollm2-greedy-joint"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SELF_RUN.is_dir(), reason="no self-generated chains pruned yet (make runs-self)")
+def test_notebooks_switch_to_the_self_generated_chains(monkeypatch):
+    """``PRUNEPROBE_CHAINS=self``: the notebooks read the pruner's own chains (whatever the committed
+    snapshot holds) and write their figures under ``figures/self``; 04 needs two examples or more, 06 is
+    not about chains."""
+    monkeypatch.setenv("PRUNEPROBE_CHAINS", "self")
+    start = time.time() - 1
+    for stem in ("01_greedy_pruning_walkthrough", "02_functional_categories", "03_rank_dynamics",
+                 "05_objectives_and_pruners"):
+        nb = _executor().execute(NB / f"{stem}.py", timeout=300, write_ipynb=False)
+        assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"], stem
+    written = {p.name for p in (FIG / "self").iterdir() if p.stat().st_mtime >= start}
+    assert {"01_traces.png", "02_composition.png", "03_hit_rate_top1.png", "05_joint_logprob.png"} <= written
+    assert (FIG / "01_traces.png").stat().st_mtime < start  # the gold figures were left alone

@@ -61,8 +61,10 @@ def setup() -> None:
     set_style()
 
 
-def load_cached_results(labels: Iterable[str] | None = None, runs_dir=None) -> dict[str, list[PruneResult]]:
-    """Results of the cached runs present under ``runs_dir`` (``data/runs``), keyed by name in words.
+def load_cached_results(labels: Iterable[str] | None = None, runs_dir=None,
+                        require: Iterable[str] = ("greedy joint",)) -> dict[str, list[PruneResult]]:
+    """Results of the chain set's cached runs present under ``runs_dir`` (``data/runs``), keyed by name in
+    words; runs without results are left out, and a ``PruneprobeError`` says which of ``require`` has none.
 
     >>> results = load_cached_results(["greedy joint", "uniform"])  # doctest: +SKIP
     >>> list(results)                                               # doctest: +SKIP
@@ -72,7 +74,12 @@ def load_cached_results(labels: Iterable[str] | None = None, runs_dir=None) -> d
     chosen = CACHED_RUNS if labels is None else {label: CACHED_RUNS[label] for label in labels}
     found = {display_name(label): list(load_run(runs_dir / name).results())
              for label, name in chosen.items() if (runs_dir / name).is_dir()}
-    return {name: results for name, results in found.items() if results}  # a run just started has none
+    found = {name: results for name, results in found.items() if results}  # a run just started has none
+    missing = [label for label in require if display_name(label) not in found]
+    if missing:
+        raise PruneprobeError(f"chain set {CHAINS.name!r}: no results yet in {', '.join(CACHED_RUNS[m] for m in missing)} "
+                              f"under {runs_dir} (data/README.md says how to make them)")
+    return found
 
 
 def load_labels(results, pattern: str | None = None, labels_dir=None) -> pd.DataFrame:
