@@ -98,9 +98,14 @@ def load_labels(results, pattern: str | None = None, labels_dir=None) -> pd.Data
     return labels.reset_index(drop=True)
 
 
-def load_regression_table(runs_dir=None, features_dir=None) -> pd.DataFrame:
-    """``regression_table`` of the greedy joint run's examples that have cached attention features."""
-    results = list(load_run(Path(runs_dir or DATA / "runs") / CACHED_RUNS["greedy joint"]).results())
+def _greedy_joint(runs_dir=None) -> list[PruneResult]:
+    return list(load_run(Path(runs_dir or DATA / "runs") / CACHED_RUNS["greedy joint"]).results())
+
+
+def load_regression_table(runs_dir=None, features_dir=None, results: list[PruneResult] | None = None) -> pd.DataFrame:
+    """``regression_table`` of the greedy joint run's examples (``results``: already loaded) that have
+    cached attention features."""
+    results = _greedy_joint(runs_dir) if results is None else results
     path = Path(features_dir or DATA / "features") / CHAINS.features_file
     if not path.exists():
         raise PruneprobeError(f"no attention features at {path}; make them with `pruneprobe features --chains {CHAINS.name}`")
@@ -119,8 +124,8 @@ def rank_correlation_table(results, lags=LAGS, refresh: bool = False) -> pd.Data
 
 def attention_table(runs_dir=None, features_dir=None, labels_dir=None) -> pd.DataFrame:
     """The greedy joint run's regression table with the non-attention context features (notebook 04)."""
-    table = load_regression_table(runs_dir, features_dir)
-    results = list(load_run(Path(runs_dir or DATA / "runs") / CACHED_RUNS["greedy joint"]).results())
+    results = _greedy_joint(runs_dir)
+    table = load_regression_table(runs_dir, features_dir, results)
     return context_features(table, load_labels(results, f"{CACHED_RUNS['greedy joint']}-rules.parquet", labels_dir))
 
 
