@@ -22,11 +22,13 @@ import bisect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from pruneprobe._version import __version__
+from pruneprobe.core.checkpoint import SavedSteps, StepCheckpoint, checkpoint_key
 from pruneprobe.core.cost import DEFAULT_MAX_HOURS, check_max_hours, estimate_cost, planned_steps, refuse_if_too_costly
 from pruneprobe.core.encoding import EncodedExample, encode_example
 from pruneprobe.core.exactness import check_metadata, make_scorer
@@ -56,6 +58,8 @@ def greedy_prune(
     progress: bool = False,
     on_step: Callable[[int, int], None] | None = None,
     max_hours: float | None = DEFAULT_MAX_HOURS,
+    checkpoint: str | Path | None = None,
+    checkpoint_every_s: float = 60.0,
     **strategy_keywords,
 ) -> PruneResult:
     """Greedily prune ``example``'s reasoning with ``pruner``; return a ``PruneResult``.
@@ -75,7 +79,9 @@ def greedy_prune(
     (``metadata["resumed_check_max_diff"]``; on a mismatch reuse is turned off, as ``scorer_check`` says).
     Before scoring, the cost is estimated from the encoded lengths and the pruner's measured
     throughput (``pruneprobe.core.cost``); a chain estimated over ``max_hours`` (default 3 h) is refused
-    with an error naming the ways out (``max_hours=None``: no limit).
+    with an error naming the ways out (``max_hours=None``: no limit). ``checkpoint``: a file where the
+    steps done so far are saved every ``checkpoint_every_s`` seconds, so the same call resumes there after
+    a kill (exact strategy; ``core.checkpoint``); removed when the pruning returns.
     """
     pruner = as_pruner(pruner)
     obj = resolve_objective(objective)
@@ -88,20 +94,45 @@ def greedy_prune(
                              max_hours, example.id)
     engine = make_scorer(pruner, scorer, batch_tokens, answer_only=not obj.needs_reasoning_logprobs, check=scorer_check,
                          reuse_across_steps=reuse_across_steps)
+    steps = _checkpoint(checkpoint, checkpoint_every_s, pruner, enc, example.id, obj, plan, n_steps, engine.name)
+    saved = steps.load() if steps is not None else None
     t0 = time.perf_counter()
-    run = GreedyRun.start(engine, enc, obj, plan, n_steps, example.id)
-    run.prune(step_bar(progress, n_steps, example.id), on_step)
-    elapsed = time.perf_counter() - t0
-    return PruneResult(
+    run = GreedyRun.start(engine, enc, obj, plan, n_steps, example.id, saved)
+    spent, spent_tokens = (saved.seconds, saved.tokens) if saved else (0.0, 0)
+
+    def after_step(step: int, total: int) -> None:
+        if steps is not None:
+            steps.save(run.order, run.traces, run.matrix, spent + time.perf_counter() - t0,
+                       spent_tokens + engine.tokens_computed)
+        if on_step is not None:
+            on_step(step, total)
+
+    run.prune(step_bar(progress, n_steps, example.id, initial=len(run.order)), after_step)
+    elapsed = spent + time.perf_counter() - t0
+    result = PruneResult(
         example_id=example.id, method="greedy", objective=obj.name,
         token_ids=enc.reasoning_ids.tolist(), tokens=list(enc.reasoning_pieces), deletion_order=run.order,
         traces={k: run.traces[k] for k in TRACE_KEYS}, candidate_scores=run.matrix,
         example=example.to_dict(), metadata=run_metadata(pruner, enc, obj.name, scorer=engine.name,
                                                          strategy=plan.name, elapsed_s=elapsed,
-                                                         tokens_computed=engine.tokens_computed,
+                                                         tokens_computed=spent_tokens + engine.tokens_computed,
                                                          reuse_across_steps=getattr(engine, "reuse_across_steps", False),
-                                                         **check_metadata(engine.check, getattr(engine, "resumed_check", None))),
+                                                         **check_metadata(engine.check, getattr(engine, "resumed_check", None)),
+                                                         **({"resumed_from_step": len(saved.order)} if saved else {})),
     )
+    steps.remove() if steps is not None else None
+    return result
+
+
+def _checkpoint(path, every_s: float, pruner: Pruner, enc: EncodedExample, example_id: str, objective: Objective,
+                strategy: Strategy, n_steps: int, scorer: str) -> StepCheckpoint | None:
+    """The step checkpoint at ``path`` keyed by what shapes the pruning (exact strategy only; else ``None``)."""
+    if path is None or not isinstance(strategy, Exact):
+        return None
+    key = checkpoint_key(example_id, enc.reasoning_ids.tolist(), objective=objective.name, strategy=strategy.name,
+                         n_steps=n_steps, model=pruner.name, weights=pruner.weights_hash, dtype=pruner.dtype,
+                         device=pruner.device.type, scorer=scorer, version=__version__)
+    return StepCheckpoint(Path(path), key, every_s)
 
 
 @dataclass
@@ -126,18 +157,29 @@ class GreedyRun:
 
     @classmethod
     def start(cls, engine, enc: EncodedExample, objective: Objective, strategy: Strategy, n_steps: int,
-              example_id: str) -> GreedyRun:
-        """Reset ``engine`` to the full chain and record its traces."""
+              example_id: str, saved: SavedSteps | None = None) -> GreedyRun:
+        """Reset ``engine`` to the full chain and record its traces; with ``saved`` steps (a checkpoint),
+        to the chain without the tokens they deleted, their records taken over."""
         r = enc.n_reasoning
-        engine.reset(enc.prefix_ids, enc.reasoning_ids, enc.suffix_ids)
-        traces = {k: [v] for k, v in traces_from_state(engine.state_logprobs(), r).items()}
+        if saved is not None and not _fits(saved, r, n_steps):
+            raise PruneprobeError(f"example {example_id!r}: the checkpoint's steps do not fit this chain "
+                                  f"({len(saved.order)} steps of {n_steps}, rows {saved.rows.shape}); delete it")
+        done = saved.order if saved is not None else []
+        alive = sorted(set(range(r)) - set(done))
+        engine.reset(enc.prefix_ids, enc.reasoning_ids[alive] if done else enc.reasoning_ids, enc.suffix_ids)
+        matrix = np.full((n_steps, r), np.nan)
+        if saved is not None:
+            traces = {k: list(saved.traces[k]) for k in TRACE_KEYS}
+            matrix[: len(done)] = saved.rows
+        else:
+            traces = {k: [v] for k, v in traces_from_state(engine.state_logprobs(), r).items()}
         effects = TokenEffects(r, len(enc.suffix_ids), strategy.reach) if isinstance(strategy, Shortlist) else None
-        return cls(engine, enc, objective, strategy, n_steps, example_id, alive=list(range(r)), order=[],
-                   traces=traces, matrix=np.full((n_steps, r), np.nan), effects=effects)
+        return cls(engine, enc, objective, strategy, n_steps, example_id, alive=alive, order=list(done),
+                   traces=traces, matrix=matrix, effects=effects)
 
     def prune(self, bar, on_step: Callable[[int, int], None] | None = None) -> None:
-        """Score and delete until ``n_steps`` deletions are made."""
-        step = 0
+        """Score and delete until ``n_steps`` deletions are made (from the steps already made on)."""
+        step = len(self.order)
         while step < self.n_steps:
             cands, lp, scores = self.score(step)
             picks = [int(np.argmax(scores))]  # first maximum: ties go to the earliest token
@@ -187,6 +229,12 @@ class GreedyRun:
         state = scored if scored is not None and not torch.isnan(scored).any() else self.engine.state_logprobs()
         for key, v in traces_from_state(state, k - 1).items():
             self.traces[key].append(v)
+
+
+def _fits(saved: SavedSteps, n_reasoning: int, n_steps: int) -> bool:
+    order = saved.order
+    return (len(order) <= n_steps and len(set(order)) == len(order) and all(0 <= i < n_reasoning for i in order)
+            and saved.rows.shape == (len(order), n_reasoning))
 
 
 def score_shortlist(engine, score, estimate: np.ndarray, size: int, first: int | None, margin: float):
@@ -280,13 +328,13 @@ def run_metadata(pruner: Pruner, enc, objective: str, **extra) -> dict:
     }
 
 
-def step_bar(enabled: bool, total: int, name: str):
+def step_bar(enabled: bool, total: int, name: str, initial: int = 0):
     """A progress bar over deletions (``steps <name>``), or one that does nothing."""
     if not enabled:
         return _NoBar()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=f"steps {name}", leave=False, unit="del")
+    return tqdm(total=total, initial=initial, desc=f"steps {name}", leave=False, unit="del")
 
 
 class _NoBar:

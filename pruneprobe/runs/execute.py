@@ -25,7 +25,9 @@ Gotchas:
   complete files plus perhaps hidden ``.*.tmp`` files, which are ignored and removed at the next
   start.
 - Finished examples are skipped on resume; failed ones are retried, and a damaged example file is
-  renamed ``<name>.json.corrupt`` and recomputed. A directory made with another configuration is
+  renamed ``<name>.json.corrupt`` and recomputed. Greedy pruning (exact strategy, one example at a
+  time, in-process) saves its steps every minute in ``examples/.<name>.steps.json`` (``core.checkpoint``),
+  so an example killed mid-chain resumes from its last saved step, not from its start. A directory made with another configuration is
   refused, naming the differing fields (``device`` is not compared; ``dtype`` is compared as the
   dtype it resolves to, so ``--dtype float32`` resumes a CPU run made with the default).
 - ``manifest.json``'s ``status`` is ``running`` while the run works, then ``done`` or
@@ -193,7 +195,7 @@ def _prune_remaining(out: Path, config: RunConfig, pruner, classifier, mine: lis
         ex = group[0][0]
         bar.set_postfix_str(f"{ex.id}{' ' + costs.postfix(ex.id) if costs else ''} ({n_failed} errors)")
         outcomes = prune_examples(config, pruner, [ex for ex, _ in group], classifier, batch_examples,
-                                  progress and batch_examples == 1)
+                                  progress and batch_examples == 1, checkpoints=out / "examples")
         for (ex, name), outcome in zip(group, outcomes):
             n_failed += isinstance(outcome, PruneprobeError)
             _record_outcome(out, ex, name, outcome, bar if progress else None)

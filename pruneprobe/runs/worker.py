@@ -8,13 +8,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pruneprobe.core.batched import greedy_prune_many
 from pruneprobe.core.result import PruneResult
 from pruneprobe.data.models import load_pruner
 from pruneprobe.errors import PruneprobeError
 from pruneprobe.methods.registry import get_method, prune_baseline
 from pruneprobe.methods.tokenskip import load_token_classifier
-from pruneprobe.runs.config import RunConfig
+from pruneprobe.runs.config import RunConfig, safe_id
 
 
 def check_batching(config: RunConfig, batch_examples: int) -> None:
@@ -27,10 +29,11 @@ def check_batching(config: RunConfig, batch_examples: int) -> None:
 
 
 def prune_examples(config: RunConfig, pruner, examples: list, classifier=None, batch_examples: int = 1,
-                   progress: bool = False) -> list[PruneResult | PruneprobeError]:
+                   progress: bool = False, checkpoints: Path | None = None) -> list[PruneResult | PruneprobeError]:
     """Each example's ``PruneResult``, or the ``PruneprobeError`` it raised. With ``batch_examples > 1``
     greedy chains advance together (``core.batched``); if that batch fails, its examples are pruned one
-    at a time, so each error lands on its own example."""
+    at a time, so each error lands on its own example. ``checkpoints``: a directory where greedy pruning
+    one at a time keeps each example's step checkpoint (``checkpoint_path``)."""
     if batch_examples > 1 and len(examples) > 1:
         try:
             return list(greedy_prune_many(pruner, examples, config.objective, config.keep_ratio,
@@ -41,7 +44,8 @@ def prune_examples(config: RunConfig, pruner, examples: list, classifier=None, b
     outcomes: list[PruneResult | PruneprobeError] = []
     for example in examples:
         try:
-            outcomes.append(prune_example(config, pruner, example, classifier, progress))
+            path = None if checkpoints is None else checkpoint_path(checkpoints, example.id)
+            outcomes.append(prune_example(config, pruner, example, classifier, progress, path))
         except PruneprobeError as exc:
             outcomes.append(exc)
     return outcomes
@@ -52,15 +56,25 @@ def load_classifier(config: RunConfig):
     return load_token_classifier(config.classifier) if get_method(config.method).needs_classifier else None
 
 
-def prune_example(config: RunConfig, pruner, example, classifier=None, progress: bool = False) -> PruneResult:
-    """Prune ``example`` as the run's configuration says."""
+def checkpoint_path(directory: Path, example_id: str) -> Path:
+    """Where a run keeps an example's step checkpoint: hidden beside the results, so loading skips it.
+
+    >>> checkpoint_path(Path("run/examples"), "gsm_symbolic-0-3").name
+    '.gsm_symbolic-0-3.steps.json'
+    """
+    return Path(directory) / f".{safe_id(example_id)}.steps.json"
+
+
+def prune_example(config: RunConfig, pruner, example, classifier=None, progress: bool = False,
+                  checkpoint: Path | None = None) -> PruneResult:
+    """Prune ``example`` as the run's configuration says (greedy: resuming from ``checkpoint`` if there)."""
     method = get_method(config.method)
     if method.one_shot:  # always the full order (cheap); keep_ratio does not apply to them
         return prune_baseline(pruner, example, config.method, objective=config.objective, seed=config.seed)
     if method.needs_classifier:
         return method.prune(pruner, example, config.objective, classifier=classifier, keep_ratio=config.keep_ratio)
     return method.prune(pruner, example, config.objective, config.keep_ratio, scorer=config.scorer,
-                        strategy=config.strategy, progress=progress, max_hours=config.max_hours)
+                        strategy=config.strategy, progress=progress, max_hours=config.max_hours, checkpoint=checkpoint)
 
 
 class RunWorker:
@@ -76,4 +90,4 @@ class RunWorker:
         return prune_examples(self.config, self.pruner, examples, self.classifier, batch_examples)
 
 
-__all__ = ["prune_example", "prune_examples", "check_batching", "load_classifier", "RunWorker"]
+__all__ = ["checkpoint_path", "prune_example", "prune_examples", "check_batching", "load_classifier", "RunWorker"]
