@@ -21,7 +21,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -95,32 +95,22 @@ def greedy_prune(
     engine = make_scorer(pruner, scorer, batch_tokens, answer_only=not obj.needs_reasoning_logprobs, check=scorer_check,
                          reuse_across_steps=reuse_across_steps)
     steps = _checkpoint(checkpoint, checkpoint_every_s, pruner, enc, example.id, obj, plan, n_steps, engine.name)
-    saved = steps.load() if steps is not None else None
-    t0 = time.perf_counter()
-    run = GreedyRun.start(engine, enc, obj, plan, n_steps, example.id, saved)
-    spent, spent_tokens = (saved.seconds, saved.tokens) if saved else (0.0, 0)
-
-    def after_step(step: int, total: int) -> None:
-        if steps is not None:
-            steps.save(run.order, run.traces, run.matrix, spent + time.perf_counter() - t0,
-                       spent_tokens + engine.tokens_computed)
-        if on_step is not None:
-            on_step(step, total)
-
-    run.prune(step_bar(progress, n_steps, example.id, initial=len(run.order)), after_step)
-    elapsed = spent + time.perf_counter() - t0
+    run = GreedyRun.start(engine, enc, obj, plan, n_steps, example.id, steps)
+    run.prune(step_bar(progress, n_steps, example.id, initial=len(run.order)), on_step)
+    resumed = {} if run.resumed_from is None else {"resumed_from_step": run.resumed_from}
     result = PruneResult(
         example_id=example.id, method="greedy", objective=obj.name,
         token_ids=enc.reasoning_ids.tolist(), tokens=list(enc.reasoning_pieces), deletion_order=run.order,
         traces={k: run.traces[k] for k in TRACE_KEYS}, candidate_scores=run.matrix,
         example=example.to_dict(), metadata=run_metadata(pruner, enc, obj.name, scorer=engine.name,
-                                                         strategy=plan.name, elapsed_s=elapsed,
-                                                         tokens_computed=spent_tokens + engine.tokens_computed,
+                                                         strategy=plan.name, elapsed_s=run.elapsed_s,
+                                                         tokens_computed=run.tokens_computed,
                                                          reuse_across_steps=getattr(engine, "reuse_across_steps", False),
                                                          **check_metadata(engine.check, getattr(engine, "resumed_check", None)),
-                                                         **({"resumed_from_step": len(saved.order)} if saved else {})),
+                                                         **resumed),
     )
-    steps.remove() if steps is not None else None
+    if steps is not None:
+        steps.remove()
     return result
 
 
@@ -154,13 +144,26 @@ class GreedyRun:
     traces: dict[str, list]
     matrix: np.ndarray
     effects: TokenEffects | None
+    checkpoint: StepCheckpoint | None = None  # saved after every step (``core.checkpoint``)
+    resumed_from: int | None = None  # the steps a checkpoint brought
+    spent: tuple[float, int] = (0.0, 0)  # their seconds and tokens
+    t0: float = field(default_factory=time.perf_counter)
+
+    @property
+    def elapsed_s(self) -> float:
+        return self.spent[0] + time.perf_counter() - self.t0
+
+    @property
+    def tokens_computed(self) -> int:
+        return self.spent[1] + self.engine.tokens_computed
 
     @classmethod
     def start(cls, engine, enc: EncodedExample, objective: Objective, strategy: Strategy, n_steps: int,
-              example_id: str, saved: SavedSteps | None = None) -> GreedyRun:
-        """Reset ``engine`` to the full chain and record its traces; with ``saved`` steps (a checkpoint),
-        to the chain without the tokens they deleted, their records taken over."""
-        r = enc.n_reasoning
+              example_id: str, checkpoint: StepCheckpoint | None = None) -> GreedyRun:
+        """Reset ``engine`` to the full chain and record its traces; with the steps a ``checkpoint`` saved,
+        to the chain without the tokens they deleted, their records taken over (and saved there again)."""
+        t0, r = time.perf_counter(), enc.n_reasoning
+        saved = checkpoint.load() if checkpoint is not None else None
         if saved is not None and not _fits(saved, r, n_steps):
             raise PruneprobeError(f"example {example_id!r}: the checkpoint's steps do not fit this chain "
                                   f"({len(saved.order)} steps of {n_steps}, rows {saved.rows.shape}); delete it")
@@ -175,7 +178,8 @@ class GreedyRun:
             traces = {k: [v] for k, v in traces_from_state(engine.state_logprobs(), r).items()}
         effects = TokenEffects(r, len(enc.suffix_ids), strategy.reach) if isinstance(strategy, Shortlist) else None
         return cls(engine, enc, objective, strategy, n_steps, example_id, alive=alive, order=list(done),
-                   traces=traces, matrix=matrix, effects=effects)
+                   traces=traces, matrix=matrix, effects=effects, checkpoint=checkpoint, t0=t0,
+                   resumed_from=len(done) if saved else None, spent=(saved.seconds, saved.tokens) if saved else (0.0, 0))
 
     def prune(self, bar, on_step: Callable[[int, int], None] | None = None) -> None:
         """Score and delete until ``n_steps`` deletions are made (from the steps already made on)."""
@@ -189,6 +193,8 @@ class GreedyRun:
             for n_done, orig in enumerate([self.alive[cands[p]] for p in picks]):
                 self.delete(orig, lp[picks[0]] if n_done == 0 else None, step)
                 step += 1
+                if self.checkpoint is not None:
+                    self.checkpoint.save(self.order, self.traces, self.matrix, self.elapsed_s, self.tokens_computed)
                 if on_step is not None:
                     on_step(step, self.n_steps)
                 bar.update(1)
