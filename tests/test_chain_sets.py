@@ -64,3 +64,72 @@ def test_cached_results_leave_out_runs_without_results(tmp_path):
     assert list(found) == ["Random"] and len(found["Random"]) == 120
     with pytest.raises(PruneprobeError, match="no results yet in smollm2-greedy-joint, smollm2-uniform-joint"):
         notebook.load_cached_results(["uniform", "random"], runs_dir=tmp_path, require=("greedy joint", "uniform"))
+
+
+# -- headline numbers side by side (analysis.headlines, viz.chain_sets) ----------------------------------------
+def _result(eid, order, scores=None, method="greedy"):
+    import numpy as np
+
+    from pruneprobe.core.result import PruneResult
+
+    r = len(order)
+    matrix = None
+    if scores is not None:  # one fixed score per token for every step: rankings never change
+        matrix = np.tile(np.asarray(scores, dtype=float), (r, 1))
+        for step, token in enumerate(order):
+            matrix[step + 1:, token] = np.nan
+    return PruneResult(eid, method, "joint", list(range(r)), [f"t{i}" for i in range(r)], list(order), {},
+                       candidate_scores=matrix)
+
+
+def test_headline_numbers_measure_what_they_say():
+    from pruneprobe.analysis.headlines import HIT_RATE, LENGTH, RETENTION, TAU, headline_numbers
+
+    order = [3, 1, 0, 2, 4, 5]  # a fixed score per token, highest deleted first
+    scores = [4, 5, 3, 6, 2, 1]
+    greedy = [_result("a", order, scores), _result("b", order, scores)]
+    labels = {"a": ["SymbMath", "Grammar", "SymbMath", "Grammar", "SymbMath", "SymbMath"]}
+    labels["b"] = labels["a"]
+    others = {"same": [_result("a", order, method="x")], "reversed": [_result("b", order[::-1], method="y")],
+              "elsewhere": [_result("z", order, method="w")]}
+    t = headline_numbers(greedy, labels, others, n_boot=200).set_index(["quantity", "detail"])
+    assert t.loc[(LENGTH, "mean"), "value"] == 6 and t.loc[(LENGTH, "mean"), "n_examples"] == 2
+    # at rho = 0.5 tokens 3 and 1 (both Grammar) and 0 are gone: SymbMath keeps 3 of 4 while 3 of 6 are kept
+    assert t.loc[(RETENTION.format(rho=0.5), "SymbMath"), "value"] == pytest.approx(1.5)
+    assert t.loc[(RETENTION.format(rho=0.5), "Grammar"), "value"] == 0
+    lag1 = t.loc[HIT_RATE.format(lag=1)]
+    assert lag1.loc["dynamic", "value"] == 1 and lag1.loc["frozen", "value"] == 1  # fixed scores: both always right
+    assert 0 < lag1.loc["chance", "value"] < 1
+    assert t.loc[(TAU, "same"), "value"] == pytest.approx(1) and t.loc[(TAU, "same"), "n_examples"] == 1
+    assert t.loc[(TAU, "reversed"), "value"] == pytest.approx(-1)
+    assert (TAU, "elsewhere") not in t.index  # no shared example: no row rather than a number of nothing
+
+
+def test_headline_numbers_without_exact_scores_or_results():
+    from pruneprobe.analysis.headlines import headline_numbers
+
+    t = headline_numbers([_result("a", [1, 0])], {"a": ["SymbMath", "Grammar"]}, n_boot=0)
+    assert not t.quantity.str.startswith("top-1").any()  # no candidate-score matrix: no hit rates
+    assert t.ci_lo.isna().all()  # one example: no interval
+    with pytest.raises(PruneprobeError, match="at least one greedy result"):
+        headline_numbers([], {})
+
+
+def test_chain_set_table_leaves_out_sets_without_results(tmp_path, capsys):
+    import shutil
+
+    from pruneprobe.viz.chain_sets import chain_set_table, headline_cells
+
+    runs = tmp_path / "runs"
+    shutil.copytree(notebook.DATA / "runs" / "self-smollm2-greedy-joint", runs / "self-smollm2-greedy-joint")
+    out = tmp_path / "chain_sets.csv"
+    table = chain_set_table(["gold-len128", "self"], runs_dir=runs, labels_dir=tmp_path, path=out, n_boot=100)
+    assert "gold-len128: left out" in capsys.readouterr().out
+    assert set(table.chain_set) == {"self"} and pd.read_csv(out).shape == table.shape
+    results = notebook.load_cached_results(runs_dir=runs, chains=notebook.chain_set("self"))
+    greedy = results[notebook.GREEDY_JOINT]
+    mean = table.query("detail == 'mean'").value.item()
+    assert mean == pytest.approx(sum(r.n_tokens for r in greedy) / len(greedy))
+    assert headline_cells(table).columns.tolist() == ["self"]
+    with pytest.raises(PruneprobeError, match="no chain set among"):
+        chain_set_table(["gold-len128"], runs_dir=runs, path=False)

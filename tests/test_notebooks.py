@@ -23,6 +23,7 @@ EXPECTED = {
     "05_objectives_and_pruners": ["05_objective_kept_iou.png", "05_baselines_kendall_tau.pdf",
                                   "05_joint_logprob.png"],
     "06_distillation": ["06_sufficiency.png", "06_sufficiency.pdf", "06_distillation.png", "06_distillation.pdf"],
+    "07_chain_sets": ["07_chain_sets.png", "07_chain_sets.pdf"],
 }
 
 NEEDS_RUNS = [pytest.mark.slow,

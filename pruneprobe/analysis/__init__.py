@@ -1,6 +1,6 @@
 """Analysis of pruning results, each function returning a tidy DataFrame: category composition and
 rank dynamics (``dynamics``), run comparisons (``compare``), attention capture (``attention``) and
-the attention → rank regression (``regression``), token categories (``categories``, with its rules,
+the attention → rank regression (``regression``), headline numbers of a run set (``headlines``), token categories (``categories``, with its rules,
 LLM annotator and gold set), cached features (``features``); the shared bootstrap and run grouping (``stats``)."""
 
 from pruneprobe.analysis.compare import (
@@ -15,6 +15,7 @@ from pruneprobe.analysis.dynamics import (
                                           rank_correlation_by_lag,
                                           rank_dynamics,
 )
+from pruneprobe.analysis.headlines import headline_numbers
 from pruneprobe.analysis.regression import (
                                           attention_rank_regression,
                                           layer_contribution,
@@ -29,4 +30,4 @@ from pruneprobe.analysis.stats import (
 
 __all__ = ["compare_runs", "compare_pruners_by_words", "word_view", "alive_matrix", "bootstrap",
            "category_composition", "group_runs", "has_full_scores", "rank_correlation_by_lag", "rank_dynamics",
-           "attention_rank_regression", "layer_contribution", "regression_table", "bootstrap_ci", "bootstrap_mean"]
+           "attention_rank_regression", "layer_contribution", "regression_table", "bootstrap_ci", "bootstrap_mean", "headline_numbers"]

@@ -61,23 +61,24 @@ def setup() -> None:
     set_style()
 
 
-def load_cached_results(labels: Iterable[str] | None = None, runs_dir=None,
-                        require: Iterable[str] = ("greedy joint",)) -> dict[str, list[PruneResult]]:
-    """Results of the chain set's cached runs present under ``runs_dir`` (``data/runs``), keyed by name in
-    words; runs without results are left out, and a ``PruneprobeError`` says which of ``require`` has none.
+def load_cached_results(labels: Iterable[str] | None = None, runs_dir=None, require: Iterable[str] = ("greedy joint",),
+                        chains: ChainSet | None = None) -> dict[str, list[PruneResult]]:
+    """Results of the chain set's (``chains``, default ``CHAINS``) cached runs present under ``runs_dir``
+    (``data/runs``), keyed by name in words; runs without results are left out, and a ``PruneprobeError``
+    says which of ``require`` has none.
 
     >>> results = load_cached_results(["greedy joint", "uniform"])  # doctest: +SKIP
     >>> list(results)                                               # doctest: +SKIP
     ['Greedy, joint objective', 'Uniform']
     """
-    runs_dir = Path(runs_dir or DATA / "runs")
-    chosen = CACHED_RUNS if labels is None else {label: CACHED_RUNS[label] for label in labels}
+    runs_dir, chains = Path(runs_dir or DATA / "runs"), chains or CHAINS
+    chosen = chains.runs if labels is None else {label: chains.runs[label] for label in labels}
     found = {display_name(label): list(load_run(runs_dir / name).results())
              for label, name in chosen.items() if (runs_dir / name).is_dir()}
     found = {name: results for name, results in found.items() if results}  # a run just started has none
     missing = [label for label in require if display_name(label) not in found]
     if missing:
-        raise PruneprobeError(f"chain set {CHAINS.name!r}: no results yet in {', '.join(CACHED_RUNS[m] for m in missing)} "
+        raise PruneprobeError(f"chain set {chains.name!r}: no results yet in {', '.join(chains.runs[m] for m in missing)} "
                               f"under {runs_dir} (data/README.md says how to make them)")
     return found
 

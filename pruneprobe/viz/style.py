@@ -37,6 +37,9 @@ METHOD_COLORS = {
 KIND_COLORS = {"dynamic": "#d62728", "frozen": "#1f77b4", "random": "#7f7f7f", "chance": "#000000"}
 MODEL_COLORS = {"ridge": "#1f77b4", "mlp": "#ff7f0e"}
 PRUNER_COLORS = {"smollm2": "#d62728", "gemma3": "#6a3d9a"}
+CHAIN_SET_COLORS = {"gold": "#1b9e77", "gold-len128": "#d95f02", "self": "#7570b3"}  # runs.chainsets.CHAIN_SETS
+CHAIN_SET_NAMES = {"gold": "short gold (≤64 tokens)", "gold-len128": "full-length gold (≤128)",
+                   "self": "self-generated (≤128)"}
 _SPARE_COLORS = ("#8dd3c7", "#fb8072", "#80b1d3", "#fdb462", "#b3de69", "#fccde5", "#bc80bd", "#ccebc5")
 
 METHOD_NAMES = {
@@ -155,6 +158,7 @@ def save_figure(fig, name: str, directory="figures", formats: Sequence[str] = ("
 
 
 __all__ = ["CATEGORY_COLORS", "METHOD_COLORS", "KIND_COLORS", "MODEL_COLORS", "PRUNER_COLORS", "METHOD_NAMES",
+           "CHAIN_SET_COLORS", "CHAIN_SET_NAMES",
            "PRUNER_NAMES", "TRACE_LABELS", "KEEP_RATIO", "LAGS", "SINGLE_COLUMN", "DOUBLE_COLUMN", "FONT_PT",
            "method_color", "category_color", "display_name", "ordered_categories", "n_text", "add_caption",
            "set_lag_axis", "set_style", "save_figure"]
