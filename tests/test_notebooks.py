@@ -79,21 +79,24 @@ def test_notebook_executes_and_writes_figures(stem, record_property, monkeypatch
         assert p.exists() and p.stat().st_mtime >= start and p.stat().st_size > 0, name
 
 
-SELF_RUN = ROOT / "data/runs/self-smollm2-greedy-joint"
+SET_RUNS = {"self": ROOT / "data/runs/self-smollm2-greedy-joint/examples",
+            "gold-len128": ROOT / "data/runs/smollm2-greedy-joint-len128/examples"}
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not SELF_RUN.is_dir(), reason="no self-generated chains pruned yet (make runs-self)")
-def test_notebooks_switch_to_the_self_generated_chains(monkeypatch):
-    """``PRUNEPROBE_CHAINS=self``: the notebooks read the pruner's own chains (whatever the committed
-    snapshot holds) and write their figures under ``figures/self``; 04 needs two examples or more, 06 is
-    not about chains."""
-    monkeypatch.setenv("PRUNEPROBE_CHAINS", "self")
+@pytest.mark.parametrize("chains", sorted(SET_RUNS))
+def test_notebooks_switch_to_other_chain_sets(chains, monkeypatch):
+    """``PRUNEPROBE_CHAINS=self`` (the pruner's own chains) or ``gold-len128`` (full-length gold chains): the
+    notebooks read that set (whatever the committed snapshot holds) and write their figures under
+    ``figures/<set>``; 04 needs two examples or more, 06 is not about chains."""
+    if not any(SET_RUNS[chains].glob("*.json")):
+        pytest.skip(f"no {chains} chains pruned yet (data/README.md)")
+    monkeypatch.setenv("PRUNEPROBE_CHAINS", chains)
     start = time.time() - 1
     for stem in ("01_greedy_pruning_walkthrough", "02_functional_categories", "03_rank_dynamics",
                  "05_objectives_and_pruners"):
         nb = _executor().execute(NB / f"{stem}.py", timeout=300, write_ipynb=False)
         assert not [o for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "error"], stem
-    written = {p.name for p in (FIG / "self").iterdir() if p.stat().st_mtime >= start}
+    written = {p.name for p in (FIG / chains).iterdir() if p.stat().st_mtime >= start}
     assert {"01_traces.png", "02_composition.png", "03_hit_rate_top1.png", "05_joint_logprob.png"} <= written
     assert (FIG / "01_traces.png").stat().st_mtime < start  # the gold figures were left alone
