@@ -53,14 +53,19 @@ runs: $(STAMP)
 	$(PY) -m pruneprobe.cli run --dataset gsm_symbolic --n 40 --seed 0 --examples-from data/runs/smollm2-greedy-joint \
 	  --pruner gemma3-270m --dtype bfloat16 --method greedy --objective joint --out data/runs/gemma3-greedy-joint
 
-# Full-length gold chains (issue 19): the first 200 gsm_symbolic examples of at most 128 SmolLM2 tokens.
-# Hours on a CPU; resumable: rerun to continue (data/README.md states how far it got).
+# Full-length gold chains (issue 19): the first 200 gsm_symbolic examples of at most 128 SmolLM2 tokens, greedy
+# and the four baselines on them, the answer objective on the first 120, Gemma-3 on the first 60 (its own
+# tokenizer would select other examples). Days on a CPU (add --device cuda on a GPU); resumable: rerun to continue (data/README.md states how far it got).
 LEN128_ARGS := --dataset gsm_symbolic --n 200 --seed 0 --max-reasoning-tokens 128 --pruner smollm2-135m --dtype float32 --max-hours 0
 runs-len128: $(STAMP)
 	$(PY) -m pruneprobe.cli run $(LEN128_ARGS) --method greedy --objective joint --out data/runs/smollm2-greedy-joint-len128
 	for m in surprisal uniform random h2o; do \
 	  $(PY) -m pruneprobe.cli run $(LEN128_ARGS) --method $$m --objective joint --out data/runs/smollm2-$$m-joint-len128 || exit 1; \
 	done
+	$(PY) -m pruneprobe.cli run --dataset gsm_symbolic --n 120 --seed 0 --pruner smollm2-135m --dtype float32 --max-hours 0 \
+	  --examples-from data/runs/smollm2-greedy-joint-len128 --method greedy --objective answer --out data/runs/smollm2-greedy-answer-len128
+	$(PY) -m pruneprobe.cli run --dataset gsm_symbolic --n 60 --seed 0 --pruner gemma3-270m --dtype float32 --max-hours 0 \
+	  --examples-from data/runs/smollm2-greedy-joint-len128 --method greedy --objective joint --out data/runs/gemma3-greedy-joint-len128
 
 # The pruner's own chains (issue 19): rejection sampling from 2,000 questions, then greedy on the accepted
 # chains of at most 128 tokens. Many hours on a CPU; both steps resume (data/README.md says how far they got).
