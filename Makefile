@@ -68,12 +68,17 @@ runs-len128: $(STAMP)
 	  --examples-from data/runs/smollm2-greedy-joint-len128 --method greedy --objective joint --out data/runs/gemma3-greedy-joint-len128
 
 # The pruner's own chains (issue 19): rejection sampling from 2,000 questions, then greedy on the accepted
-# chains of at most 128 tokens. Many hours on a CPU; both steps resume (data/README.md says how far they got).
+# chains of at most 128 tokens, and the four baselines on them. Many hours on a CPU; every step resumes
+# (data/README.md says how far they got).
 runs-self: $(STAMP)
 	$(PY) -m pruneprobe.cli generate --dataset gsm_symbolic --n 2000 --teacher smollm2-135m --dtype float32 --n-samples 10 \
 	  --temperature 0.7 --batch-size 160 --max-new-tokens 512 --min-reasoning-chars 100 --seed 0 --out data/chains/smollm2-self
 	$(PY) -m pruneprobe.cli run --dataset jsonl --data-path data/chains/smollm2-self/chains.jsonl --max-reasoning-tokens 128 \
 	  --pruner smollm2-135m --dtype float32 --method greedy --objective joint --max-hours 0 --out data/runs/self-smollm2-greedy-joint
+	for m in surprisal uniform random h2o; do \
+	  $(PY) -m pruneprobe.cli run --dataset jsonl --data-path data/chains/smollm2-self/chains.jsonl --max-reasoning-tokens 128 \
+	    --pruner smollm2-135m --dtype float32 --method $$m --objective joint --max-hours 0 --out data/runs/self-smollm2-$$m-joint \
+	    || exit 1; done
 
 # Sufficiency of the cached runs (data/sufficiency): the embedded SmolLM2 answers from the pruned chains.
 sufficiency: $(STAMP)
