@@ -28,8 +28,10 @@
 #
 # Numbers (`analysis.headlines.headline_numbers`): category retention at ρ = 0.5 (greedy joint), the
 # top-1 hit rate of dynamic / frozen / random rankings at lags 1 and 4 (notebook 03), and the Kendall
-# tau of every other run's pruning ranks with greedy's (notebook 05). Every number carries its n and a
-# 95% bootstrap CI over examples. The full-length and self-generated runs are still being computed on a
+# tau of every other run's pruning ranks with greedy's (notebook 05), and what notebook 04 measured on the
+# set where it has run there (MLP from attention / non-attention / both feature sets to the pruning rank and
+# to the post-deletion likelihood, held-out Pearson r, CI over folds). Every number carries its n and a
+# 95% CI (bootstrap over examples unless said). The full-length and self-generated runs are still being computed on a
 # CPU (`data/README.md` has their status); with a handful of examples their intervals are wide, and a set
 # whose greedy run has no results yet is left out.
 #

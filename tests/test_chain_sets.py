@@ -123,9 +123,19 @@ def test_chain_set_table_leaves_out_sets_without_results(tmp_path, capsys):
     runs = tmp_path / "runs"
     shutil.copytree(notebook.DATA / "runs" / "self-smollm2-greedy-joint", runs / "self-smollm2-greedy-joint")
     out = tmp_path / "chain_sets.csv"
-    table = chain_set_table(["gold-len128", "self"], runs_dir=runs, labels_dir=tmp_path, path=out, n_boot=100)
+    tables = tmp_path / "tables"
+    table = chain_set_table(["gold-len128", "self"], runs_dir=runs, labels_dir=tmp_path, path=out, n_boot=100,
+                            tables_dir=tables)
     assert "gold-len128: left out" in capsys.readouterr().out
     assert set(table.chain_set) == {"self"} and pd.read_csv(out).shape == table.shape
+    assert not table.quantity.str.contains("Pearson").any()  # notebook 04 has cached no attention study for it
+    (tables / "self").mkdir(parents=True)
+    pd.DataFrame({"target": ["normalized_rank"] * 2, "feature_set": ["attention"] * 2, "model": ["mlp"] * 2,
+                  "fold": ["0", "mean"], "pearson": [0.1, 0.3], "pearson_lo": [None, 0.2], "pearson_hi": [None, 0.4],
+                  "n_examples": [2, 2]}).to_csv(tables / "self" / "attention_study.csv", index=False)
+    with_study = chain_set_table(["self"], runs_dir=runs, labels_dir=tmp_path, path=False, n_boot=0, tables_dir=tables)
+    attention = with_study[with_study.quantity.str.contains("Pearson")]
+    assert attention[["detail", "value", "ci_lo", "n_examples"]].values.tolist() == [["attention", 0.3, 0.2, 2]]
     results = notebook.load_cached_results(runs_dir=runs, chains=notebook.chain_set("self"))
     greedy = results[notebook.GREEDY_JOINT]
     mean = table.query("detail == 'mean'").value.item()

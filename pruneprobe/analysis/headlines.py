@@ -10,7 +10,8 @@ Canonical pattern::
 Each row is one quantity with its 95% bootstrap CI over examples and the number of examples it rests on:
 chain length, retention of each category at ρ = 0.5 (``category_composition``), the top-1 hit rate of
 the dynamic / frozen / random rankings at lags 1 and 4 (``rank_dynamics``), and the Kendall tau between
-greedy's pruning ranks and each other run's (``compare_runs``, on the examples both have).
+greedy's pruning ranks and each other run's (``compare_runs``, on the examples both have); ``attention_rows``
+adds what a cached attention study (notebook 04) measured.
 
 Gotchas: with few examples the intervals are wide, and with one there is none (NaN); every row says its n.
 The hit rates need exact greedy results (a full candidate-score matrix); other results give no hit-rate rows.
@@ -34,6 +35,8 @@ RETENTION = "retention at ρ = {rho:g} (relative to uniform)"
 HIT_RATE = "top-1 hit rate, lag {lag}"
 TAU = "Kendall tau with greedy joint"
 LENGTH = "reasoning tokens per chain"
+ATTENTION = "{model} from features to {target}, held-out Pearson r"
+TARGET_NAMES = {"normalized_rank": "the pruning rank", "delta_loglik": "the post-deletion likelihood"}
 
 
 def _row(quantity: str, detail: str, value, lo, hi, n: int) -> dict:
@@ -73,6 +76,22 @@ def _tau_rows(greedy: list[PruneResult], others: Mapping[str, list[PruneResult]]
     return rows
 
 
+def attention_rows(study: pd.DataFrame, model: str = "mlp") -> pd.DataFrame:
+    """The fold-mean rows of a cached attention study (``regression_study.attention_study``, notebook 04) as
+    headline rows: held-out Pearson r of ``model`` per target and feature set, with its t-CI over folds.
+
+    >>> study = pd.DataFrame({"target": ["normalized_rank"], "feature_set": ["both - non-attention"], "model": ["mlp"],
+    ...                       "fold": ["mean"], "pearson": [0.06], "pearson_lo": [0.05], "pearson_hi": [0.08],
+    ...                       "n_examples": [120]})
+    >>> attention_rows(study)[["quantity", "detail", "value"]].values.tolist()
+    [['MLP from features to the pruning rank, held-out Pearson r', 'both - non-attention', 0.06]]
+    """
+    means = study[(study["fold"].astype(str) == "mean") & (study["model"] == model)]
+    rows = [_row(ATTENTION.format(model=model.upper() if model == "mlp" else model, target=TARGET_NAMES.get(r.target, r.target)),
+                 r.feature_set, r.pearson, r.pearson_lo, r.pearson_hi, r.n_examples) for r in means.itertuples()]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
 def headline_numbers(greedy: Sequence[PruneResult], labels, others: Mapping[str, Sequence[PruneResult]] | None = None,
                      rho: float = 0.5, lags: Sequence[int] = (1, 4), n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """The headline numbers of a greedy joint run (``greedy``) and the runs compared with it (``others``,
@@ -96,4 +115,4 @@ def headline_numbers(greedy: Sequence[PruneResult], labels, others: Mapping[str,
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-__all__ = ["COLUMNS", "HIT_RATE", "LENGTH", "RETENTION", "TAU", "headline_numbers"]
+__all__ = ["ATTENTION", "COLUMNS", "HIT_RATE", "LENGTH", "RETENTION", "TAU", "attention_rows", "headline_numbers"]

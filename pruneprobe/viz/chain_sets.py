@@ -20,7 +20,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from pruneprobe.analysis.headlines import HIT_RATE, RETENTION, TAU, headline_numbers
+from pruneprobe.analysis.headlines import HIT_RATE, RETENTION, TAU, attention_rows, headline_numbers
 from pruneprobe.core.io import atomic_write_text
 from pruneprobe.errors import PruneprobeError
 from pruneprobe.runs.chainsets import CHAIN_SETS, chain_set
@@ -31,9 +31,11 @@ KINDS = ("dynamic", "frozen", "random")
 SHORT_RUN_NAMES = {"Greedy, answer objective": "greedy\n(answer)"}
 
 
-def set_headlines(name: str, runs_dir=None, labels_dir=None, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame | None:
-    """``headline_numbers`` of one chain set's greedy joint run against its other runs, with columns ``chain_set``
-    and ``setting`` in front; None (and a printed note) when its greedy joint run has no results yet."""
+def set_headlines(name: str, runs_dir=None, labels_dir=None, n_boot: int = 1000, seed: int = 0,
+                  tables_dir=None) -> pd.DataFrame | None:
+    """``headline_numbers`` of one chain set's greedy joint run against its other runs, plus the attention study
+    notebook 04 cached for it under ``tables_dir`` (``data/tables``), with columns ``chain_set`` and ``setting`` in
+    front; None (and a printed note) when its greedy joint run has no results yet."""
     chains = chain_set(name)
     try:
         results = load_cached_results(runs_dir=runs_dir, chains=chains)
@@ -43,16 +45,19 @@ def set_headlines(name: str, runs_dir=None, labels_dir=None, n_boot: int = 1000,
     greedy = results.pop(GREEDY_JOINT)
     labels = load_labels({GREEDY_JOINT: greedy}, chains.labels_glob, labels_dir)
     table = headline_numbers(greedy, labels, results, n_boot=n_boot, seed=seed)
+    study = Path(tables_dir or DATA / "tables") / chains.subdir / "attention_study.csv"
+    if study.exists():  # what notebook 04 measured on this set (its rows say on how many examples)
+        table = pd.concat([table, attention_rows(pd.read_csv(study))], ignore_index=True)
     table.insert(0, "setting", chains.setting)
     table.insert(0, "chain_set", name)
     return table
 
 
 def chain_set_table(names: Iterable[str] = tuple(CHAIN_SETS), runs_dir=None, labels_dir=None, path=None,
-                    n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+                    n_boot: int = 1000, seed: int = 0, tables_dir=None) -> pd.DataFrame:
     """The headline numbers of every chain set in ``names`` that has results, one table, also written
     (atomically) to ``path`` (default ``data/tables/chain_sets.csv``; ``path=False``: not written)."""
-    tables = [t for t in (set_headlines(n, runs_dir, labels_dir, n_boot, seed) for n in names) if t is not None]
+    tables = [t for t in (set_headlines(n, runs_dir, labels_dir, n_boot, seed, tables_dir) for n in names) if t is not None]
     if not tables:
         raise PruneprobeError(f"no chain set among {list(names)} has greedy joint results yet")
     table = pd.concat(tables, ignore_index=True)
