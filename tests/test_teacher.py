@@ -187,7 +187,7 @@ def test_shared_sampler_decodes_as_generate(arch, one_thread, monkeypatch):
 
 def scripted_samples(answers: dict[str, list[tuple[str, bool]]]):
     """A stand-in for ``sample_shared``: each problem's samples from a script of (text, ended)."""
-    def fake(teacher, batch, n_per_problem, max_new_tokens, temperature, top_k=0, top_p=1.0):
+    def fake(teacher, batch, n_per_problem, max_new_tokens, temperature, top_k=0, top_p=1.0, on_problem=None):
         return [[(text, 7, ended) for text, ended in answers[p.question][:n_per_problem]] for p in batch]
     return fake
 
@@ -217,10 +217,11 @@ def test_shared_rejection_keeps_the_first_right_finished_long_enough_sample(toke
     assert accept_sample(problems[0], long + "\n{\"answer\": \"18\"}", 100) == (long.strip(), "18")
 
 
-def random_samples(teacher, batch, n_per_problem, max_new_tokens, temperature, top_k=0, top_p=1.0):
-    """A stand-in for ``sample_shared`` drawing from the torch RNG: right about a third of the time."""
+def random_samples(teacher, batch, n_per_problem, max_new_tokens, temperature, top_k=0, top_p=1.0, on_problem=None):
+    """A stand-in for ``sample_shared`` drawing from the torch RNG: right about a third of the time; each problem
+    reported to ``on_problem`` as it is drawn, as the real sampler does when a problem's samples have all ended."""
     out = []
-    for p in batch:
+    for i, p in enumerate(batch):
         rows = []
         for _ in range(n_per_problem):
             right = torch.randint(0, 3, ()).item() == 0
@@ -228,6 +229,8 @@ def random_samples(teacher, batch, n_per_problem, max_new_tokens, temperature, t
             rows.append((f"Step by step, the numbers in the question give {value}. " * 3 + f'\n{{"answer": "{value}"}}',
                          int(torch.randint(5, 50, ()).item()), True))
         out.append(rows)
+        if on_problem is not None:
+            on_problem(i, rows)
     return out
 
 
@@ -283,6 +286,60 @@ def test_generate_writes_resumes_as_uninterrupted_and_refuses_other_settings(tea
     capsys.readouterr()
     assert main(generate_argv(teacher_dir, cut, "--temperature", "0.8")) == 2
     assert "temperature: 0.7 there, 0.8 now" in capsys.readouterr().err
+
+
+def test_generate_keeps_the_questions_resolved_before_a_kill_mid_chunk(teacher_dir, tmp_path, monkeypatch, one_thread):
+    """Killed while chunk 1's second question is still being sampled: its first question is already saved."""
+    monkeypatch.setattr(teacher_module, "sample_shared", random_samples)
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert main(generate_argv(teacher_dir, whole)) == 0
+    calls = []
+
+    def killed_after_one_question_of_chunk_1(teacher, batch, *args, on_problem=None, **kwargs):
+        calls.append(1)
+        if len(calls) < 2:
+            return random_samples(teacher, batch, *args, on_problem=on_problem, **kwargs)
+        random_samples(teacher, batch[:1], *args, on_problem=on_problem, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(teacher_module, "sample_shared", killed_after_one_question_of_chunk_1)
+    assert main(generate_argv(teacher_dir, cut)) == 130
+    torn = json.loads((cut / "manifest.json").read_text())
+    assert torn["status"] == "incomplete" and torn["done"] == [f"gsm_symbolic-0-{i}" for i in range(3)]
+    assert torn["chunks"][-1]["questions"] == 1 and torn["samples_drawn"] == 9  # 3 questions x 3 samples
+    kept = {e.id for e in load_examples("jsonl", path=cut / "chains.jsonl")} if (cut / "chains.jsonl").read_text() else set()
+    assert kept == set(torn["done"]) - set(torn["failed"])
+    monkeypatch.setattr(teacher_module, "sample_shared", random_samples)
+    assert main(generate_argv(teacher_dir, cut)) == 0
+    done = json.loads((cut / "manifest.json").read_text())
+    assert done["status"] == "complete" and done["questions_done"] == 7 and done["samples_drawn"] == 21
+    assert [c["chunk"] for c in done["chunks"]] == [0, 1, 1, 2, 3]  # chunk 1 finished after the resume
+    whole_chains = (whole / "chains.jsonl").read_text().splitlines()
+    cut_chains = (cut / "chains.jsonl").read_text().splitlines()
+    first = [line for line in whole_chains if json.loads(line)["id"] in {"gsm_symbolic-0-0", "gsm_symbolic-0-1"}]
+    assert first == [line for line in cut_chains if json.loads(line)["id"] in {"gsm_symbolic-0-0", "gsm_symbolic-0-1"}]
+
+
+def test_shared_sampler_reports_each_problem_once_as_it_ends(one_thread, monkeypatch):
+    """``on_problem`` hears of every problem once, with the samples ``sample_shared`` returns; a problem whose
+    rows all end early is reported before the others are finished."""
+    teacher = tiny_pruner("llama")
+    problems = load_examples("gsm_symbolic", n=3, seed=0)
+    ids, mask = left_padded(teacher, problems, 12)
+    plain = teacher.model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=12,
+                                   pad_token_id=teacher.tokenizer.pad_token_id)[:, ids.shape[1]:]
+    row0 = plain[0].tolist()
+    stop = row0[next(i for i in range(2, 12) if row0[i] not in row0[:i])]  # ends problem 0's rows early
+    teacher.model.generation_config.eos_token_id = [teacher.tokenizer.eos_token_id, stop]
+    monkeypatch.setattr(sampling, "_pick", lambda logits, *args: logits.argmax(-1))
+    steps, heard = [], []
+    model_forward = teacher.model.forward
+    monkeypatch.setattr(teacher.model, "forward", lambda *a, **k: steps.append(1) or model_forward(*a, **k))
+    got = sample_shared(teacher, problems, 2, 12, temperature=0.7,
+                        on_problem=lambda i, samples: heard.append((i, samples, len(steps))))
+    assert sorted(i for i, _, _ in heard) == [0, 1, 2]
+    assert all(samples == got[i] for i, samples, _ in heard)
+    assert heard[0][0] == 0 and heard[0][2] < len(steps)  # problem 0 was reported before decoding finished
 
 
 def test_generate_with_the_real_sampler(teacher_dir, tmp_path, one_thread):

@@ -3,10 +3,14 @@
 The output directory holds ``chains.jsonl`` (the accepted chains, in dataset order; ``pruneprobe run
 --dataset jsonl --data-path DIR/chains.jsonl`` prunes them) and ``manifest.json`` (the
 configuration, the questions done, accepted and failed, samples drawn, new tokens, seconds, tokens/s,
-yield). Both are rewritten atomically after every chunk (``batch_size // n_samples`` questions with
-the shared sampler), so a kill loses at most the chunk in progress; rerunning the same command skips
-the questions done. Chunk k samples with a seed derived from ``--seed`` and k, so an interrupted job
-ends as an uninterrupted one would. A different configuration is refused, naming the field;
+yield). Questions are sampled in chunks (``batch_size // n_samples`` questions with the shared sampler), and
+both files are rewritten atomically as each question is resolved: with the shared sampler as soon as all
+its samples have ended, mid-chunk (with the rounds sampler, at the end of its chunk), so a kill loses only
+the questions still being sampled; rerunning the same command skips the questions done. Chunk k samples
+with a seed derived from ``--seed`` and k, so a job interrupted between chunks ends as an uninterrupted
+one would; a chunk interrupted mid-way samples its remaining questions afresh (same seed, fewer rows), so
+their samples can differ from an uninterrupted run's (each is still a valid draw). A different
+configuration is refused, naming the field;
 ``--n`` may change (a larger ``--n`` continues the same question order).
 """
 
@@ -39,7 +43,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("generate", help="a model's own chains by rejection sampling (resumable)",
                               description="Sample --n-samples chains per question, keep the first whose answer "
                               "math-verify accepts after at least --min-reasoning-chars of reasoning; write "
-                              f"OUT/{CHAINS} and OUT/{MANIFEST} after every chunk. Rerun the same line to resume.")
+                              f"OUT/{CHAINS} and OUT/{MANIFEST} as each question is resolved. Rerun the same line to resume.")
     p.add_argument("--dataset", required=True, help="a registered dataset (see `pruneprobe datasets`)")
     p.add_argument("--n", type=int, default=None, help="questions, the first n in dataset order (default: all)")
     p.add_argument("--split", default="test")
@@ -198,25 +202,49 @@ def run(args) -> int:
     return 0 if manifest["status"] == "complete" else 1
 
 
+def _count(entry: dict, chain, samples: list, clock: list[float]) -> None:
+    """Add one resolved question's samples, tokens and seconds (since the last one) to its chunk's entry."""
+    now = time.perf_counter()
+    entry["questions"] += 1
+    entry["accepted"] += chain is not None
+    entry["samples"] += len(samples)
+    entry["new_tokens"] += sum(s[1] for s in samples)
+    entry["truncated"] += sum(not s[2] for s in samples)
+    entry["seconds"] = round(entry["seconds"] + now - clock[0], 2)
+    clock[0] = now
+
+
 def _generate(out, manifest, chains, plan, teacher, config, order, quiet) -> None:
-    """Each chunk of the plan: sample, reject, then save chains and manifest."""
+    """Each chunk of the plan: sample and reject; every question is saved (chains, then manifest) as soon as it
+    is resolved, so a kill loses only the questions still being sampled."""
     with tqdm(total=len(order), initial=_totals(manifest, order)["questions_done"], unit="question",
               desc=f"generate {teacher.name}", disable=quiet) as bar:
         for k, batch in plan:
+            entry = {"chunk": k, "questions": 0, "accepted": 0, "samples": 0, "new_tokens": 0, "truncated": 0,
+                     "seconds": 0.0}
+            manifest["chunks"].append(entry)
+            clock = [time.perf_counter()]
+
+            def resolved(problem, chain, samples, entry=entry, clock=clock) -> None:
+                chains.extend([chain] if chain is not None else [])
+                manifest["done"] = sorted(set(manifest["done"]) | {problem.id}, key=lambda i: order.get(i, -1))
+                manifest["failed"] = sorted(set(manifest["failed"]) | ({problem.id} if chain is None else set()),
+                                            key=lambda i: order.get(i, -1))
+                if samples is not None:  # the rounds sampler reports its counts once, below
+                    _count(entry, chain, samples, clock)
+                manifest.update(_save(out, manifest, chains, order))
+                bar.update(1)
+                bar.set_postfix(accepted=manifest["accepted"], tok_s=manifest["tokens_per_s"])
+
             result = generate_chains(teacher, batch, n_samples=config["n_samples"], temperature=config["temperature"],
                                      max_new_tokens=config["max_new_tokens"], seed=chunk_seed(config["seed"], k),
                                      batch_size=config["batch_size"], top_p=config["top_p"], top_k=config["top_k"],
                                      min_reasoning_chars=config["min_reasoning_chars"], sampler=config["sampler"],
-                                     progress=False)
-            chains.extend(result.examples)
-            manifest["done"] = sorted(set(manifest["done"]) | {p.id for p in batch}, key=lambda i: order.get(i, -1))
-            manifest["failed"] = sorted(set(manifest["failed"]) | set(result.failed), key=lambda i: order.get(i, -1))
-            manifest["chunks"].append({"chunk": k, "questions": len(batch), "accepted": len(result.examples),
-                                       "samples": sum(result.attempts.values()), "new_tokens": result.new_tokens,
-                                       "truncated": result.truncated, "seconds": round(result.seconds, 2)})
-            manifest.update(_save(out, manifest, chains, order))
-            bar.update(len(batch))
-            bar.set_postfix(accepted=manifest["accepted"], tok_s=manifest["tokens_per_s"])
+                                     progress=False, on_problem=resolved)
+            if config["sampler"] != "shared":
+                entry.update(questions=len(batch), accepted=len(result.examples), samples=sum(result.attempts.values()),
+                             new_tokens=result.new_tokens, truncated=result.truncated, seconds=round(result.seconds, 2))
+                manifest.update(_save(out, manifest, chains, order))
 
 
 __all__ = ["add_parser", "chunk_seed", "chunk_size", "run"]

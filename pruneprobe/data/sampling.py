@@ -19,6 +19,7 @@ Gotchas:
 from __future__ import annotations
 
 import inspect
+from typing import Callable
 
 import torch
 from transformers.cache_utils import DynamicCache, DynamicLayer
@@ -78,20 +79,26 @@ def _pick(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) ->
 
 
 def _decode(teacher: Pruner, step, logits: torch.Tensor, mask: torch.Tensor, max_new_tokens: int,
-            pick) -> tuple[list[list[int]], list[bool]]:
-    """Sample every row until its end of sequence; finished rows leave the batch (kept until an eighth are done)."""
+            pick, group: int = 1, on_group: Callable[[int, list[list[int]]], None] | None = None
+            ) -> tuple[list[list[int]], list[bool]]:
+    """Sample every row until its end of sequence; finished rows leave the batch (kept until an eighth are done).
+    ``on_group(g, tokens)`` is called as soon as every row of group ``g`` (rows ``g * group`` onwards) has ended."""
     eos = torch.tensor(eos_ids(teacher), device=logits.device)
     n = logits.shape[0]
     rows = torch.arange(n, device=logits.device)  # the original row of each row still in the batch
     positions = mask.sum(1)  # the first new token's position: the prompt's length
     tokens: list[list[int]] = [[] for _ in range(n)]
     ended = [False] * n
+    running = [group] * (n // group)  # rows of each group not ended yet
     for k in range(max_new_tokens):
         nxt = pick(logits)
         for r, t, stop in zip(rows.tolist(), nxt.tolist(), torch.isin(nxt, eos).tolist()):
             if not ended[r]:
                 tokens[r].append(t)
                 ended[r] = stop
+                running[r // group] -= stop
+                if stop and running[r // group] == 0 and on_group is not None:
+                    on_group(r // group, tokens[r - r % group:r - r % group + group])
         alive = torch.tensor([not ended[r] for r in rows.tolist()], device=logits.device)
         if k + 1 == max_new_tokens or not alive.any():
             break
@@ -174,22 +181,38 @@ class _Step:
 
 
 def sample_shared(teacher: Pruner, batch: list[Example], n_per_problem: int, max_new_tokens: int,
-                  temperature: float, top_k: int = 0, top_p: float = 1.0) -> list[list[tuple[str, int, bool]]]:
+                  temperature: float, top_k: int = 0, top_p: float = 1.0,
+                  on_problem: Callable[[int, list[tuple[str, int, bool]]], None] | None = None
+                  ) -> list[list[tuple[str, int, bool]]]:
     """``n_per_problem`` samples of each problem, decoded together: ``(text, new tokens, ended)`` per sample.
 
     Each prompt is prefilled once and its cache repeated; a row leaves the batch at its end of
-    sequence. Draws from the global torch RNG (``generate_chains`` seeds it).
+    sequence. ``on_problem(i, samples)`` is called once per problem: as soon as all its samples have
+    ended, or at the end for a problem with a sample cut at ``max_new_tokens`` (so a caller can save
+    problems as they finish). Draws from the global torch RNG (``generate_chains`` seeds it).
     """
+    reported: set[int] = set()
+
+    def report(i: int, rows: list[list[int]], ended: list[bool]) -> None:
+        if on_problem is not None and i not in reported:
+            reported.add(i)
+            texts = teacher.tokenizer.batch_decode(rows, skip_special_tokens=True)
+            on_problem(i, [(text, len(ids), end) for text, ids, end in zip(texts, rows, ended)])
+
     input_ids, mask = left_padded(teacher, batch, max_new_tokens)
     step = _Step(teacher.model, input_ids.shape[1] + max_new_tokens)
     logits = step(input_ids=input_ids, attention_mask=mask, position_ids=(mask.cumsum(1) - 1).clamp(min=0))
     step.cache.batch_repeat_interleave(n_per_problem)
     tokens, ended = _decode(teacher, step, logits.repeat_interleave(n_per_problem, 0),
                             mask.repeat_interleave(n_per_problem, 0), max_new_tokens,
-                            lambda scores: _pick(scores, temperature, top_k, top_p))
+                            lambda scores: _pick(scores, temperature, top_k, top_p), n_per_problem,
+                            lambda i, rows: report(i, rows, [True] * len(rows)))
     texts = teacher.tokenizer.batch_decode(tokens, skip_special_tokens=True)
     flat = [(text, len(ids), end) for text, ids, end in zip(texts, tokens, ended)]
-    return [flat[i * n_per_problem:(i + 1) * n_per_problem] for i in range(len(batch))]
+    samples = [flat[i * n_per_problem:(i + 1) * n_per_problem] for i in range(len(batch))]
+    for i in range(len(batch)):  # the problems with a sample cut at max_new_tokens
+        report(i, tokens[i * n_per_problem:(i + 1) * n_per_problem], ended[i * n_per_problem:(i + 1) * n_per_problem])
+    return samples
 
 
 __all__ = ["eos_ids", "left_padded", "pad_id", "sample_shared"]

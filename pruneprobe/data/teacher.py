@@ -198,15 +198,21 @@ def _rounds(teacher, problems, result: ChainGeneration, bar, batch_size, max_new
 
 
 def _shared(teacher, problems, result: ChainGeneration, bar, batch_size, max_new_tokens, min_chars, gen_kwargs,
-            keep_samples, meta) -> dict[int, Example]:
-    """All samples of ``batch_size // n_samples`` problems at a time; the first correct one is kept."""
+            keep_samples, meta, on_problem=None) -> dict[int, Example]:
+    """All samples of ``batch_size // n_samples`` problems at a time; the first correct one is kept. Each problem
+    is resolved (and ``on_problem`` called) as soon as all its samples have ended."""
     n = result.n_samples
     per_batch = max(1, batch_size // n)
     accepted: dict[int, Example] = {}
     started = time.perf_counter()
     for start in range(0, len(problems), per_batch):
         batch = problems[start:start + per_batch]
-        for offset, samples in enumerate(sample_shared(teacher, batch, n, max_new_tokens, **gen_kwargs)):
+        resolved: set[int] = set()
+
+        def resolve(offset: int, samples: list, start=start, batch=batch, resolved=resolved) -> None:
+            if offset in resolved:
+                return
+            resolved.add(offset)
             problem = batch[offset]
             result.attempts[problem.id] = n
             result.new_tokens += sum(s[1] for s in samples)
@@ -219,6 +225,12 @@ def _shared(teacher, problems, result: ChainGeneration, bar, batch_size, max_new
                 (k, hit), n_correct = found[0], len(found)
                 accepted[start + offset] = _chain(problem, *hit, sample_index=k, attempts=n, n_correct=n_correct,
                                                   **meta)
+            if on_problem is not None:
+                on_problem(problem, accepted.get(start + offset), samples)
+
+        for offset, samples in enumerate(sample_shared(teacher, batch, n, max_new_tokens, on_problem=resolve,
+                                                       **gen_kwargs)):
+            resolve(offset, samples)
         bar.update(len(batch))
         bar.set_postfix(accepted=len(accepted), tok_s=f"{result.new_tokens / (time.perf_counter() - started):.1f}")
     return accepted
@@ -227,13 +239,15 @@ def _shared(teacher, problems, result: ChainGeneration, bar, batch_size, max_new
 def generate_chains(teacher: Pruner, problems: list[Example], n_samples: int = 10, temperature: float = 0.7,
                     max_new_tokens: int = 512, seed: int = 0, batch_size: int = 8, top_p: float = 1.0,
                     top_k: int = 0, keep_samples: bool = False, progress: bool = True, min_reasoning_chars: int = 1,
-                    sampler: str = "rounds", **generate_kwargs: Any) -> ChainGeneration:
+                    sampler: str = "rounds", on_problem=None, **generate_kwargs: Any) -> ChainGeneration:
     """Rejection-sample up to ``n_samples`` chains per problem; keep the first correct one.
 
     Each problem is prompted with its format's system prompt (``teacher.render``); the text before
     the answer line becomes the reasoning, and the gold answer is kept as the answer.
     ``top_p=1, top_k=0`` (no truncation) match the paper's vLLM sampling. ``sampler="shared"``
-    takes no extra ``generate_kwargs``.
+    takes no extra ``generate_kwargs``; it calls ``on_problem(problem, chain or None, samples)`` as each
+    problem is resolved, mid-batch (``pruneprobe generate`` saves there); the rounds sampler calls
+    ``on_problem(problem, chain or None, None)`` at the end.
 
     >>> result = generate_chains(teacher, problems, n_samples=4)   # doctest: +SKIP
     >>> result.examples[0].meta["sample_index"], result.failed     # doctest: +SKIP
@@ -253,9 +267,14 @@ def generate_chains(teacher: Pruner, problems: list[Example], n_samples: int = 1
         total=len(problems), desc=f"teacher {teacher.name}", unit="problem", disable=not progress
     ) as bar:
         torch.manual_seed(seed)
-        run = _shared if sampler == "shared" else _rounds
-        accepted = run(teacher, problems, result, bar, batch_size, max_new_tokens, min_reasoning_chars, gen_kwargs,
-                       keep_samples, meta)
+        if sampler == "shared":
+            accepted = _shared(teacher, problems, result, bar, batch_size, max_new_tokens, min_reasoning_chars,
+                               gen_kwargs, keep_samples, meta, on_problem)
+        else:
+            accepted = _rounds(teacher, problems, result, bar, batch_size, max_new_tokens, min_reasoning_chars,
+                               gen_kwargs, keep_samples, meta)
+            for i, p in enumerate(problems) if on_problem is not None else ():
+                on_problem(p, accepted.get(i), None)  # per-problem counts: only the shared sampler has them
         bar.update(len(problems) - bar.n)  # failures are resolved too
     result.seconds = time.perf_counter() - started
     result.examples = [accepted[i] for i in sorted(accepted)]
