@@ -37,7 +37,7 @@
 #
 # Outputs: `figures/07_chain_sets.{png,pdf}` and `data/tables/chain_sets.csv`.
 #
-# Run time: about 15 s on a 2-core CPU shared with other jobs.
+# Run time: about 20 s on a 2-core CPU shared with other jobs (17 s in the test suite there).
 
 # %%
 import matplotlib.pyplot as plt
