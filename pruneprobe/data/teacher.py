@@ -273,8 +273,9 @@ def generate_chains(teacher: Pruner, problems: list[Example], n_samples: int = 1
         else:
             accepted = _rounds(teacher, problems, result, bar, batch_size, max_new_tokens, min_reasoning_chars,
                                gen_kwargs, keep_samples, meta)
-            for i, p in enumerate(problems) if on_problem is not None else ():
-                on_problem(p, accepted.get(i), None)  # per-problem counts: only the shared sampler has them
+            if on_problem is not None:  # at the end, without counts: only the shared sampler has them per problem
+                for i, p in enumerate(problems):
+                    on_problem(p, accepted.get(i), None)
         bar.update(len(problems) - bar.n)  # failures are resolved too
     result.seconds = time.perf_counter() - started
     result.examples = [accepted[i] for i in sorted(accepted)]
