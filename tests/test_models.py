@@ -74,6 +74,49 @@ def test_embedded_weights_are_cached(monkeypatch, tmp_path):
     assert (first / "model.safetensors").exists() and (first / "pruneprobe.json").exists()
 
 
+def test_concurrent_first_conversions_do_not_collide(monkeypatch, tmp_path):
+    """Runs started together on a fresh machine each convert the GGUF; none deletes another's files."""
+    import threading
+
+    import transformers
+
+    barrier = threading.Barrier(2, timeout=30)
+
+    class SlowSaver:  # both processes are inside save_pretrained at the same moment
+        config = object()
+
+        def save_pretrained(self, path):
+            (path / "config.json").write_text("{}")
+            barrier.wait()
+            (path / "model.safetensors").write_text("weights")
+
+    class Tok:
+        def save_pretrained(self, path):
+            (path / "tokenizer.json").write_text("{}")
+
+    monkeypatch.setenv("PRUNEPROBE_CACHE", str(tmp_path))
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", lambda *a, **k: SlowSaver())
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: Tok())
+    results, errors = [], []
+
+    def convert():
+        try:
+            results.append(models_mod.materialize_embedded("smollm2-135m"))
+        except Exception as error:  # noqa: BLE001 - the test reports it
+            errors.append(error)
+
+    threads = [threading.Thread(target=convert) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(results) == 2 and results[0] == results[1]
+    target = results[0]
+    assert sorted(p.name for p in target.iterdir()) == \
+        ["config.json", "model.safetensors", "pruneprobe.json", "tokenizer.json"]
+    assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no temporary directory left behind
+
+
 @pytest.mark.slow
 def test_embedded_smollm2_loads(smollm2):
     assert smollm2.model.config.model_type == "llama" and smollm2.template == "chat"

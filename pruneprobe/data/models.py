@@ -22,6 +22,7 @@ import importlib.util
 import json
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -265,14 +266,30 @@ def materialize_embedded(name: str) -> Path:
     model.hf_quantizer = None  # dequantised already; lets save_pretrained write plain safetensors
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    tmp = target.with_name(target.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "pruneprobe.json").write_text(json.dumps({"name": name, "gguf_sha256_16": digest}))
-    shutil.rmtree(target, ignore_errors=True)
-    os.replace(tmp, target)  # atomic: a killed conversion never leaves a half-written cache
+    # each process writes its own temporary directory: several runs started at once on a fresh machine
+    # each convert, and the first to finish wins (a shared name let one delete another's half-written files)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{target.name}.tmp-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "pruneprobe.json").write_text(json.dumps({"name": name, "gguf_sha256_16": digest}))
+        _publish(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _publish(tmp: Path, target: Path) -> None:
+    """Move a finished conversion into place atomically, unless another process already did."""
+    if (target / "pruneprobe.json").exists():
+        return  # another process finished first: its files are the same; ours are dropped
+    shutil.rmtree(target, ignore_errors=True)  # a directory left by an older layout, without the marker
+    try:
+        os.replace(tmp, target)  # atomic: a killed conversion never leaves a half-written cache
+    except OSError:  # lost the race between the check and the move: target is now another's full copy
+        if not (target / "pruneprobe.json").exists():
+            raise
 
 
 def load_pruner(name_or_path: str, device=None, dtype=None, attn_implementation: str | None = None) -> Pruner:
