@@ -248,3 +248,29 @@ def test_shortlist_under_the_answer_objective(pruner, example):
     assert np.isfinite(r.candidate_scores[1:]).sum(axis=1).tolist() == [3, 3, 3]
     for step, idx in enumerate(r.deletion_order):
         assert r.candidate_scores[step, idx] == np.nanmax(r.candidate_scores[step])
+
+
+@pytest.mark.parametrize("arch_name", ["llama", "gemma3", "gpt2"])
+def test_neighbouring_equal_tokens_tie_to_the_earlier(arch_name):
+    """Deleting either of two neighbouring equal tokens leaves one sequence: the earlier is deleted, with
+    the fast scorer and the naive one alike, and both record the same score for the two."""
+    pruner = tiny_pruner(arch_name)
+    example = Example(question="What is 11 + 11?", answer="22",
+                      reasoning="11  +  11 = 22.  So so the the answer is 22 22.")
+    ids = pruner.tokenizer(example.reasoning, add_special_tokens=False)["input_ids"]
+    assert any(a == b for a, b in zip(ids, ids[1:]))  # the chain has neighbouring equal tokens
+    orders = []
+    for scorer in ("fast", "naive"):
+        result = greedy_prune(pruner, example, "joint", scorer=scorer, max_hours=None)
+        kept = list(range(len(result.token_ids)))
+        for step, deleted in enumerate(result.deletion_order):
+            at = kept.index(deleted)
+            left = kept[at - 1] if at > 0 else None
+            if left is not None and result.token_ids[left] == result.token_ids[deleted]:
+                pytest.fail(f"{scorer}: step {step} deleted token {deleted}, not its equal left neighbour {left}")
+            for a, b in zip(kept, kept[1:]):
+                if result.token_ids[a] == result.token_ids[b]:
+                    assert result.candidate_scores[step, a] == result.candidate_scores[step, b]
+            kept.pop(at)
+        orders.append(result.deletion_order)
+    assert orders[0] == orders[1]

@@ -13,7 +13,8 @@ every step, the whole candidate-score matrix filled), and the approximations ``S
 scoring). The string forms ``strategy="shortlist", window=16, reach=8`` still work.
 
 Scorers: ``"fast"`` (default, exact suffix-only recomputation, see ``fastscore``) or ``"naive"``
-(full recompute; the reference). Ties go to the earliest token.
+(full recompute; the reference). Ties go to the earliest token; deleting either of two neighbouring
+equal tokens leaves the same sequence, and the two get the same score (``equal_scores_for_equal_sequences``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from pruneprobe.data.models import Pruner, as_pruner
 from pruneprobe.errors import PruneprobeError
 
 __all__ = ["STRATEGIES", "Exact", "GreedyRun", "Multi", "Shortlist", "TokenEffects",
-           "greedy_prune", "run_metadata", "score_shortlist"]
+           "equal_scores_for_equal_sequences", "greedy_prune", "run_metadata", "score_shortlist"]
 
 
 def greedy_prune(
@@ -217,6 +218,7 @@ class GreedyRun:
                 f"example {self.example_id!r}: non-finite score (NaN or inf) at step {step + 1} for reasoning "
                 f"token {bad} ({self.enc.reasoning_pieces[bad]!r}); check the model's dtype and weights"
             )
+        scores = equal_scores_for_equal_sequences(scores, cands, self.alive, self.enc.reasoning_ids)
         if self.effects is not None:
             self.effects.record(lp, cands, self.alive, engine.state_logprobs(), step)
         for c, sc in zip(cands, scores):
@@ -235,6 +237,23 @@ class GreedyRun:
         state = scored if scored is not None and not torch.isnan(scored).any() else self.engine.state_logprobs()
         for key, v in traces_from_state(state, k - 1).items():
             self.traces[key].append(v)
+
+
+def equal_scores_for_equal_sequences(scores: np.ndarray, cands: list[int], alive: list[int],
+                                     token_ids) -> np.ndarray:
+    """Deleting either of two neighbouring equal tokens leaves the same sequence, so the later one takes
+    the earlier one's score: the tie then goes to the earlier token whatever the rounding of two separate
+    computations (which differ by ~1e-6 and used to decide it, differently after a resume).
+
+    >>> equal_scores_for_equal_sequences(np.array([1.0, 2.0, 2.000001, 0.5]), [0, 1, 2, 3], [0, 1, 2, 3],
+    ...                                  np.array([5, 7, 7, 9]))
+    array([1. , 2. , 2. , 0.5])
+    """
+    out = np.array(scores, dtype=float, copy=True)
+    for j in range(1, len(cands)):
+        if cands[j] == cands[j - 1] + 1 and token_ids[alive[cands[j]]] == token_ids[alive[cands[j - 1]]]:
+            out[j] = out[j - 1]
+    return out
 
 
 def _fits(saved: SavedSteps, n_reasoning: int, n_steps: int) -> bool:
