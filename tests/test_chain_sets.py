@@ -143,3 +143,20 @@ def test_chain_set_table_leaves_out_sets_without_results(tmp_path, capsys):
     assert headline_cells(table).columns.tolist() == ["self"]
     with pytest.raises(PruneprobeError, match="no chain set among"):
         chain_set_table(["gold-len128"], runs_dir=runs, path=False)
+
+
+def test_cached_data_tracks_no_derived_run_tables_and_stays_under_100_mb():
+    """``data/`` is what a clone downloads: the run tables are rebuilt from the example JSONs, so only those count."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (notebook.DATA.parent / ".git").exists():
+        pytest.skip("not a git checkout")
+    tracked = subprocess.run(["git", "ls-files", "-z", "data"], cwd=notebook.DATA.parent, capture_output=True,
+                             check=True).stdout.decode().split("\0")
+    tracked = [p for p in tracked if p]
+    derived = [p for p in tracked if p.startswith("data/runs/") and p.rsplit("/", 1)[-1] in
+               {"tokens.parquet", "steps.parquet", "candidates.parquet"}]
+    assert tracked and not derived, f"derived run tables are tracked: {derived[:3]}"
+    size = sum((notebook.DATA.parent / p).stat().st_size for p in tracked if (notebook.DATA.parent / p).exists())
+    assert size < 100e6, f"data/ tracks {size / 1e6:.1f} MB, over the 100 MB the issue allows"
