@@ -42,10 +42,12 @@
 #
 # Run time: **about 22 s** (`python notebooks/execute.py 04`, measured on the 2-core CPU while a
 # test suite shared it; the last cell prints this run's time). Every fit is read from
-# `data/tables/` (`analysis.cache`): `attention_study.csv` (ridge and MLP fits and the bootstrap: 169 s to build),
-# `layer_scores.csv` (6 s) and `head_contribution.csv` (one float32 forward per example
-# for the per-head features plus 540 ridge fits: 230 s). They rebuild by themselves when the
-# runs, features or labels change; fits run single-threaded (`threadpool_limits(1)`).
+# `data/tables/` (`analysis.cache`): `attention_study.csv` (ridge and MLP fits and the bootstrap: 60 s to build),
+# `layer_scores.csv` (3 s) and `head_contribution.csv` (one float32 forward per example
+# for the per-head features plus 540 ridge fits: 76 s), built on 2026-12-01 beside three
+# single-threaded background runs (earlier builds under heavier sharing: 169 s, 6 s, 230 s). They
+# rebuild by themselves when the runs, features or labels change (their values, not their dtypes or
+# float64 last bits); fits run single-threaded (`threadpool_limits(1)`).
 
 # %%
 import os

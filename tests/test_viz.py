@@ -510,3 +510,23 @@ def test_cached_table_reuses_and_rebuilds_on_a_new_key(tmp_path):
     assert results_digest({"g": [a]}) != results_digest({"g": [b]}) and results_digest({"g": [a]}) == results_digest(
         {"g": [a]})
     assert frame_digest(pd.DataFrame({"x": [1, 2]})) != frame_digest(pd.DataFrame({"x": [1, 3]}))
+
+
+def test_frame_digest_ignores_storage_but_not_values():
+    """A committed cache must stay fresh under another numpy or pandas: dtypes and float64 last bits
+    do not change the key; a changed value, name or column order does."""
+    from pruneprobe.analysis.cache import frame_digest
+
+    rng = np.random.default_rng(0)
+    base = pd.DataFrame({"example_id": ["a", "a", "b"], "token": [" x", None, "\n"], "n": [1, 2, 3],
+                         "score": rng.normal(size=3), "flag": [True, False, True]})
+    key = frame_digest(base)
+    same = base.astype({"example_id": "string", "n": "float32", "flag": "int64"})
+    same["score"] = base["score"] * (1 + 1e-15)
+    assert frame_digest(same) == key and frame_digest(base.astype({"token": object})) == key
+    changed = base.copy()
+    changed.loc[1, "score"] += 1e-3
+    assert frame_digest(changed) != key
+    assert frame_digest(base.rename(columns={"n": "m"})) != key
+    assert frame_digest(base[list(base.columns[::-1])]) != key
+    assert frame_digest(base.assign(token=[" x", "", "\n"])) != key  # missing is not the empty string

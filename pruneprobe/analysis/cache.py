@@ -12,6 +12,8 @@ Canonical pattern::
 Gotchas:
 - The key hashes the inputs themselves (deletion orders and candidate scores; the regression table's
   values), not file dates, so a fresh checkout reuses the committed tables and new runs rebuild them.
+  Table values are hashed at float32 precision, as text otherwise: another numpy, BLAS or pandas
+  (float64 last bits, ``str`` vs ``object`` columns) must not turn a committed table stale.
 - ``<name>.json`` beside each table holds the key, the parameters and how long the build took.
 - The per-head table needs features the cached parquet does not hold (it averages over heads): on a
   miss it loads the pruner and runs one eager forward per example (float32: bf16 matmuls are ~6x
@@ -51,9 +53,17 @@ def results_digest(results: Mapping[str, Sequence]) -> str:
 
 
 def frame_digest(frame: pd.DataFrame) -> str:
-    """A hash of a table's columns and values."""
+    """A hash of a table's column names and values that ignores how they are stored: numbers are
+    hashed as float32 (so float64 noise in the last bits, or an int or float32 column, gives the same
+    key) and everything else as text (object or string dtype alike)."""
     h = hashlib.sha256(",".join(map(str, frame.columns)).encode())
-    h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    for name in frame.columns:
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column):
+            values = column.to_numpy(dtype=np.float64, na_value=np.nan).astype(np.float32)
+            h.update(np.ascontiguousarray(values).tobytes())
+        else:
+            h.update("\x1f".join("\x00" if pd.isna(v) else str(v) for v in column.tolist()).encode())
     return h.hexdigest()[:16]
 
 
