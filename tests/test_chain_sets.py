@@ -150,13 +150,15 @@ def test_cached_data_tracks_no_derived_run_tables_and_stays_under_100_mb():
     import shutil
     import subprocess
 
+    from pruneprobe.runs.tables import TABLES
+
     if shutil.which("git") is None or not (notebook.DATA.parent / ".git").exists():
         pytest.skip("not a git checkout")
     tracked = subprocess.run(["git", "ls-files", "-z", "data"], cwd=notebook.DATA.parent, capture_output=True,
                              check=True).stdout.decode().split("\0")
     tracked = [p for p in tracked if p]
     derived = [p for p in tracked if p.startswith("data/runs/") and p.rsplit("/", 1)[-1] in
-               {"tokens.parquet", "steps.parquet", "candidates.parquet"}]
+               {f"{kind}.parquet" for kind in TABLES}]
     assert tracked and not derived, f"derived run tables are tracked: {derived[:3]}"
     size = sum((notebook.DATA.parent / p).stat().st_size for p in tracked if (notebook.DATA.parent / p).exists())
     assert size < 100e6, f"data/ tracks {size / 1e6:.1f} MB, over the 100 MB the issue allows"
