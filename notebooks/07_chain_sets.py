@@ -31,9 +31,8 @@
 # tau of every other run's pruning ranks with greedy's (notebook 05), and what notebook 04 measured on the
 # set where it has run there (MLP from attention / non-attention / both feature sets to the pruning rank and
 # to the post-deletion likelihood, held-out Pearson r, CI over folds). Every number carries its n and a
-# 95% CI (bootstrap over examples unless said). The full-length and self-generated runs are still being computed on a
-# CPU (`data/README.md` has their status); with a handful of examples their intervals are wide, and a set
-# whose greedy run has no results yet is left out.
+# 95% CI (bootstrap over examples unless said). The full-length and self-generated runs are complete (200
+# and 44 chains, made on a CPU: `data/README.md`); a set whose greedy run has no results is left out.
 #
 # Outputs: `figures/07_chain_sets.{png,pdf}` and `data/tables/chain_sets.csv`.
 #
